@@ -1,0 +1,276 @@
+//! hoody-snap: a thin command-line client of hoody-snapd over the D-Bus system bus.
+//!
+//! Exit codes (also in `hoody-snap --help`):
+//! 0 success, 1 other failure, 2 usage error, 3 not found, 4 invalid argument, 5 conflict
+//! (already exists, has snapshots, not the newest, ambiguous), 6 busy or shutting down,
+//! 7 access denied, 8 no space or read-only, 9 daemon not reachable.
+
+mod output;
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use hoody_snapd_contract::{Error, ManagerProxy};
+use serde_json::{json, Value};
+
+use crate::output::Failure;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  other failure
+  2  usage error
+  3  container or snapshot not found
+  4  invalid argument
+  5  conflict: already exists, has snapshots, not the newest snapshot, or ambiguous name
+  6  busy, or the daemon is shutting down
+  7  access denied
+  8  no space left, or read-only pool
+  9  hoody-snapd is not reachable on the system bus";
+
+/// Client of hoody-snapd: create, list, restore and delete ZFS snapshots of containers.
+#[derive(Parser)]
+#[command(version, about, after_help = EXIT_CODES)]
+struct Cli {
+    /// Print one JSON object {"statusCode", "message", "data"} instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Manage containers.
+    #[command(subcommand)]
+    Containers(ContainerCommand),
+    /// Manage snapshots of a container.
+    #[command(subcommand)]
+    Snapshots(SnapshotCommand),
+}
+
+#[derive(Subcommand)]
+enum ContainerCommand {
+    /// Create a container: a new ZFS filesystem under the daemon's root.
+    Create {
+        #[arg(long, value_name = "ID")]
+        container: String,
+        /// Project the container belongs to.
+        #[arg(long, value_name = "ID", default_value = "default")]
+        project: String,
+    },
+    /// List containers.
+    List,
+    /// Delete a container that has no snapshots.
+    Delete {
+        #[arg(long, value_name = "ID")]
+        container: String,
+    },
+}
+
+#[derive(Args)]
+struct SnapshotTarget {
+    #[arg(long, value_name = "ID")]
+    container: String,
+    /// Snapshot name (snap-YYYYMMDD-HHMMSS) or alias.
+    #[arg(long, value_name = "NAME")]
+    name: String,
+}
+
+#[derive(Subcommand)]
+enum SnapshotCommand {
+    /// Snapshot a container.
+    Create {
+        #[arg(long, value_name = "ID")]
+        container: String,
+        /// Alias of the snapshot, at most 100 characters.
+        #[arg(long, value_name = "NAME", default_value = "")]
+        alias: String,
+        /// Days until the snapshot expires; 0 keeps it forever.
+        #[arg(long, value_name = "DAYS", default_value_t = 0)]
+        expiry: u32,
+    },
+    /// List the snapshots of a container, oldest first.
+    List {
+        #[arg(long, value_name = "ID")]
+        container: String,
+    },
+    /// Show one snapshot.
+    Show(SnapshotTarget),
+    /// Restore a container to a snapshot.
+    Restore(SnapshotTarget),
+    /// Delete a snapshot.
+    Delete(SnapshotTarget),
+    /// Set or clear the alias of a snapshot.
+    Alias {
+        #[command(flatten)]
+        target: SnapshotTarget,
+        /// New alias.
+        #[arg(
+            long,
+            value_name = "NAME",
+            required_unless_present = "clear",
+            conflicts_with = "clear"
+        )]
+        alias: Option<String>,
+        /// Remove the alias.
+        #[arg(long)]
+        clear: bool,
+    },
+}
+
+/// What a successful command prints: a message, and the data as JSON and as text.
+struct Success {
+    message: String,
+    data: Value,
+    text: String,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("cannot start the tokio runtime");
+    let result = runtime.block_on(run(cli.command));
+    output::finish(cli.json, result.map(|s| (s.message, s.data, s.text)))
+}
+
+async fn run(command: Command) -> Result<Success, Failure> {
+    let connection = zbus::Connection::system().await.map_err(Failure::connect)?;
+    let proxy = ManagerProxy::new(&connection)
+        .await
+        .map_err(Failure::connect)?;
+    match command {
+        Command::Containers(command) => run_container(&proxy, command).await,
+        Command::Snapshots(command) => run_snapshot(&proxy, command).await,
+    }
+}
+
+async fn run_container(
+    proxy: &ManagerProxy<'_>,
+    command: ContainerCommand,
+) -> Result<Success, Failure> {
+    match command {
+        ContainerCommand::Create { container, project } => {
+            let created = call(proxy.create_container(&container, &project).await)?;
+            Ok(Success {
+                message: format!("created container {}", created.id),
+                data: json!(created.to_json()),
+                text: output::container_table(std::slice::from_ref(&created)),
+            })
+        }
+        ContainerCommand::List => {
+            let containers = call(proxy.list_containers().await)?;
+            Ok(Success {
+                message: format!("{} containers", containers.len()),
+                data: json!(containers.iter().map(|c| c.to_json()).collect::<Vec<_>>()),
+                text: output::container_table(&containers),
+            })
+        }
+        ContainerCommand::Delete { container } => {
+            call(proxy.delete_container(&container).await)?;
+            Ok(Success {
+                message: format!("deleted container {container}"),
+                data: Value::Null,
+                text: String::new(),
+            })
+        }
+    }
+}
+
+async fn run_snapshot(
+    proxy: &ManagerProxy<'_>,
+    command: SnapshotCommand,
+) -> Result<Success, Failure> {
+    let (message, snapshot) = match command {
+        SnapshotCommand::Create {
+            container,
+            alias,
+            expiry,
+        } => {
+            let created = call(proxy.create_snapshot(&container, &alias, expiry).await)?;
+            (
+                format!("created snapshot {} of container {container}", created.name),
+                created,
+            )
+        }
+        SnapshotCommand::List { container } => {
+            let snapshots = call(proxy.list_snapshots(&container).await)?;
+            return Ok(Success {
+                message: format!("{} snapshots of container {container}", snapshots.len()),
+                data: json!(snapshots.iter().map(|s| s.to_json()).collect::<Vec<_>>()),
+                text: output::snapshot_table(&snapshots),
+            });
+        }
+        SnapshotCommand::Show(target) => {
+            let found = call(proxy.get_snapshot(&target.container, &target.name).await)?;
+            (
+                format!("snapshot {} of container {}", found.name, target.container),
+                found,
+            )
+        }
+        SnapshotCommand::Restore(target) => {
+            let options: HashMap<String, zbus::zvariant::OwnedValue> = HashMap::new();
+            let restored = call(
+                proxy
+                    .restore_snapshot(&target.container, &target.name, options)
+                    .await,
+            )?;
+            (
+                format!(
+                    "restored container {} to snapshot {}",
+                    target.container, restored.name
+                ),
+                restored,
+            )
+        }
+        SnapshotCommand::Delete(target) => {
+            let deleted = call(proxy.delete_snapshot(&target.container, &target.name).await)?;
+            (
+                format!(
+                    "deleted snapshot {} of container {}",
+                    deleted.name, target.container
+                ),
+                deleted,
+            )
+        }
+        SnapshotCommand::Alias {
+            target,
+            alias,
+            clear,
+        } => {
+            let alias = if clear {
+                String::new()
+            } else {
+                alias.unwrap_or_default()
+            };
+            let changed = call(
+                proxy
+                    .set_alias(&target.container, &target.name, &alias)
+                    .await,
+            )?;
+            let message = match &changed.alias {
+                Some(alias) => format!(
+                    "set alias of snapshot {} to {}",
+                    changed.name,
+                    output::escape(alias)
+                ),
+                None => format!("cleared alias of snapshot {}", changed.name),
+            };
+            (message, changed)
+        }
+    };
+    Ok(Success {
+        message,
+        data: json!(snapshot.to_json()),
+        text: output::snapshot_table(std::slice::from_ref(&snapshot)),
+    })
+}
+
+/// Converts the result of a proxy call, turning D-Bus errors into typed failures.
+fn call<T>(result: Result<T, Error>) -> Result<T, Failure> {
+    result.map_err(Failure::from_error)
+}

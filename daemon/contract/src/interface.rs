@@ -1,0 +1,470 @@
+//! The `icu.hoody.Snapd1.Manager` interface.
+//!
+//! One object carries every method. Container ids may contain characters that D-Bus object
+//! paths cannot (`é`, `.`, `-`), and snapshots come and go by the hundred, so per-container or
+//! per-snapshot objects would need an escaping scheme and many object registrations, while
+//! plain arguments keep every call a one-liner in `busctl`.
+
+use std::collections::HashMap;
+use std::future::Future;
+
+use zbus::fdo::DBusProxy;
+use zbus::message::Header;
+use zbus::names::BusName;
+use zbus::object_server::SignalEmitter;
+use zbus::zvariant::OwnedValue;
+use zbus::{interface, Connection};
+
+use crate::{ContainerInfo, Error, SnapshotInfo, DELETE_REASON_USER};
+
+/// The peer that sent a method call, as the bus daemon reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    /// Unix user id of the sending process, from `GetConnectionUnixUser`.
+    pub uid: u32,
+    /// Unique bus name of the sender, for logs.
+    pub bus_name: String,
+}
+
+/// The work behind the interface. The daemon implements it on ZFS.
+///
+/// Every method gets the verified [`Caller`] and decides itself whether the caller may do it.
+pub trait Backend: Send + Sync + 'static {
+    fn create_container(
+        &self,
+        caller: &Caller,
+        container: &str,
+        project: &str,
+    ) -> impl Future<Output = Result<ContainerInfo, Error>> + Send;
+
+    fn list_containers(
+        &self,
+        caller: &Caller,
+    ) -> impl Future<Output = Result<Vec<ContainerInfo>, Error>> + Send;
+
+    fn delete_container(
+        &self,
+        caller: &Caller,
+        container: &str,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    fn create_snapshot(
+        &self,
+        caller: &Caller,
+        container: &str,
+        alias: &str,
+        expiry_days: u32,
+    ) -> impl Future<Output = Result<SnapshotInfo, Error>> + Send;
+
+    fn list_snapshots(
+        &self,
+        caller: &Caller,
+        container: &str,
+    ) -> impl Future<Output = Result<Vec<SnapshotInfo>, Error>> + Send;
+
+    fn get_snapshot(
+        &self,
+        caller: &Caller,
+        container: &str,
+        snapshot: &str,
+    ) -> impl Future<Output = Result<SnapshotInfo, Error>> + Send;
+
+    fn restore_snapshot(
+        &self,
+        caller: &Caller,
+        container: &str,
+        snapshot: &str,
+        options: &HashMap<String, OwnedValue>,
+    ) -> impl Future<Output = Result<SnapshotInfo, Error>> + Send;
+
+    fn delete_snapshot(
+        &self,
+        caller: &Caller,
+        container: &str,
+        snapshot: &str,
+    ) -> impl Future<Output = Result<SnapshotInfo, Error>> + Send;
+
+    fn set_alias(
+        &self,
+        caller: &Caller,
+        container: &str,
+        snapshot: &str,
+        alias: &str,
+    ) -> impl Future<Output = Result<SnapshotInfo, Error>> + Send;
+
+    /// Version of the daemon, for the `Version` property.
+    fn version(&self) -> String;
+}
+
+/// The manager object served at `/icu/hoody/Snapd1`.
+pub struct Manager<B> {
+    backend: B,
+}
+
+impl<B: Backend> Manager<B> {
+    pub fn new(backend: B) -> Self {
+        Manager { backend }
+    }
+}
+
+/// Resolves the sender of a method call to its unix user through the bus daemon.
+///
+/// The uid comes from the bus, never from an argument, so a caller cannot claim another user.
+async fn resolve_caller(header: &Header<'_>, connection: &Connection) -> Result<Caller, Error> {
+    let sender = header
+        .sender()
+        .ok_or_else(|| Error::AccessDenied("the method call has no sender".into()))?;
+    let bus = DBusProxy::new(connection).await?;
+    let uid = bus
+        .get_connection_unix_user(BusName::Unique(sender.to_owned()))
+        .await
+        .map_err(|error| {
+            Error::AccessDenied(format!("cannot identify caller {sender}: {error}"))
+        })?;
+
+    Ok(Caller {
+        uid,
+        bus_name: sender.to_string(),
+    })
+}
+
+/// Emits a signal and logs a failure, because a lost signal must not fail the call that
+/// already changed the pool.
+fn log_emit_failure(signal: &str, result: zbus::Result<()>) {
+    if let Err(error) = result {
+        tracing::warn!(signal, %error, "failed to emit signal");
+    }
+}
+
+#[interface(
+    name = "icu.hoody.Snapd1.Manager",
+    proxy(
+        default_service = "icu.hoody.Snapd1",
+        default_path = "/icu/hoody/Snapd1",
+        gen_blocking = false
+    )
+)]
+impl<B: Backend> Manager<B> {
+    /// Creates a container: a ZFS filesystem under the configured root, tagged with its
+    /// container id and project id. Returns the new container.
+    async fn create_container(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+        container: &str,
+        project: &str,
+    ) -> Result<ContainerInfo, Error> {
+        let caller = resolve_caller(&header, connection).await?;
+        let created = self
+            .backend
+            .create_container(&caller, container, project)
+            .await?;
+        log_emit_failure(
+            "ContainerCreated",
+            Self::container_created(&emitter, &created.id, &created.project).await,
+        );
+        Ok(created)
+    }
+
+    /// Lists every container under the configured root.
+    async fn list_containers(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+    ) -> Result<Vec<ContainerInfo>, Error> {
+        let caller = resolve_caller(&header, connection).await?;
+        self.backend.list_containers(&caller).await
+    }
+
+    /// Deletes a container. Fails with HasSnapshots while the container has snapshots.
+    async fn delete_container(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+        container: &str,
+    ) -> Result<(), Error> {
+        let caller = resolve_caller(&header, connection).await?;
+        self.backend.delete_container(&caller, container).await?;
+        log_emit_failure(
+            "ContainerDeleted",
+            Self::container_deleted(&emitter, container).await,
+        );
+        Ok(())
+    }
+
+    /// Creates a snapshot of a container. An empty alias means none, and an expiry of 0 days
+    /// means the snapshot is permanent. Returns the new snapshot.
+    async fn create_snapshot(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+        container: &str,
+        alias: &str,
+        expiry_days: u32,
+    ) -> Result<SnapshotInfo, Error> {
+        let caller = resolve_caller(&header, connection).await?;
+        let created = self
+            .backend
+            .create_snapshot(&caller, container, alias, expiry_days)
+            .await?;
+        let alias = created.alias.as_deref().unwrap_or("");
+        log_emit_failure(
+            "SnapshotCreated",
+            Self::snapshot_created(&emitter, container, &created.name, alias).await,
+        );
+        Ok(created)
+    }
+
+    /// Lists the snapshots of a container, oldest first.
+    async fn list_snapshots(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        container: &str,
+    ) -> Result<Vec<SnapshotInfo>, Error> {
+        let caller = resolve_caller(&header, connection).await?;
+        self.backend.list_snapshots(&caller, container).await
+    }
+
+    /// Returns one snapshot, named by its name or its alias.
+    async fn get_snapshot(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        container: &str,
+        snapshot: &str,
+    ) -> Result<SnapshotInfo, Error> {
+        let caller = resolve_caller(&header, connection).await?;
+        self.backend
+            .get_snapshot(&caller, container, snapshot)
+            .await
+    }
+
+    /// Restores a container to a snapshot, named by its name or its alias. Options are
+    /// reserved for later versions and must be empty. Returns the restored snapshot.
+    async fn restore_snapshot(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+        container: &str,
+        snapshot: &str,
+        options: HashMap<String, OwnedValue>,
+    ) -> Result<SnapshotInfo, Error> {
+        let caller = resolve_caller(&header, connection).await?;
+        let restored = self
+            .backend
+            .restore_snapshot(&caller, container, snapshot, &options)
+            .await?;
+        log_emit_failure(
+            "SnapshotRestored",
+            Self::snapshot_restored(&emitter, container, &restored.name).await,
+        );
+        Ok(restored)
+    }
+
+    /// Deletes a snapshot, named by its name or its alias. Returns the deleted snapshot.
+    async fn delete_snapshot(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+        container: &str,
+        snapshot: &str,
+    ) -> Result<SnapshotInfo, Error> {
+        let caller = resolve_caller(&header, connection).await?;
+        let deleted = self
+            .backend
+            .delete_snapshot(&caller, container, snapshot)
+            .await?;
+        log_emit_failure(
+            "SnapshotDeleted",
+            Self::snapshot_deleted(&emitter, container, &deleted.name, DELETE_REASON_USER).await,
+        );
+        Ok(deleted)
+    }
+
+    /// Sets the alias of a snapshot, named by its name or its alias. An empty alias clears it.
+    /// Returns the changed snapshot.
+    async fn set_alias(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+        container: &str,
+        snapshot: &str,
+        alias: &str,
+    ) -> Result<SnapshotInfo, Error> {
+        let caller = resolve_caller(&header, connection).await?;
+        let changed = self
+            .backend
+            .set_alias(&caller, container, snapshot, alias)
+            .await?;
+        let alias = changed.alias.as_deref().unwrap_or("");
+        log_emit_failure(
+            "SnapshotAliasChanged",
+            Self::snapshot_alias_changed(&emitter, container, &changed.name, alias).await,
+        );
+        Ok(changed)
+    }
+
+    /// Version of the running daemon.
+    #[zbus(property)]
+    fn version(&self) -> String {
+        self.backend.version()
+    }
+
+    /// A container was created.
+    #[zbus(signal)]
+    async fn container_created(
+        emitter: &SignalEmitter<'_>,
+        container: &str,
+        project: &str,
+    ) -> zbus::Result<()>;
+
+    /// A container was deleted.
+    #[zbus(signal)]
+    async fn container_deleted(emitter: &SignalEmitter<'_>, container: &str) -> zbus::Result<()>;
+
+    /// A snapshot was created. The alias is empty when the snapshot has none.
+    #[zbus(signal)]
+    async fn snapshot_created(
+        emitter: &SignalEmitter<'_>,
+        container: &str,
+        name: &str,
+        alias: &str,
+    ) -> zbus::Result<()>;
+
+    /// A container was restored to a snapshot.
+    #[zbus(signal)]
+    async fn snapshot_restored(
+        emitter: &SignalEmitter<'_>,
+        container: &str,
+        name: &str,
+    ) -> zbus::Result<()>;
+
+    /// A snapshot was deleted. The reason is "user" for a caller's request.
+    #[zbus(signal)]
+    async fn snapshot_deleted(
+        emitter: &SignalEmitter<'_>,
+        container: &str,
+        name: &str,
+        reason: &str,
+    ) -> zbus::Result<()>;
+
+    /// The alias of a snapshot changed. The alias is empty when it was cleared.
+    #[zbus(signal)]
+    async fn snapshot_alias_changed(
+        emitter: &SignalEmitter<'_>,
+        container: &str,
+        name: &str,
+        alias: &str,
+    ) -> zbus::Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zbus::object_server::Interface;
+
+    /// A backend that rejects every call; enough to build the interface for introspection.
+    struct RejectingBackend;
+
+    fn rejected<T>() -> Result<T, Error> {
+        Err(Error::Failed("not implemented in tests".into()))
+    }
+
+    impl Backend for RejectingBackend {
+        async fn create_container(
+            &self,
+            _: &Caller,
+            _: &str,
+            _: &str,
+        ) -> Result<ContainerInfo, Error> {
+            rejected()
+        }
+        async fn list_containers(&self, _: &Caller) -> Result<Vec<ContainerInfo>, Error> {
+            rejected()
+        }
+        async fn delete_container(&self, _: &Caller, _: &str) -> Result<(), Error> {
+            rejected()
+        }
+        async fn create_snapshot(
+            &self,
+            _: &Caller,
+            _: &str,
+            _: &str,
+            _: u32,
+        ) -> Result<SnapshotInfo, Error> {
+            rejected()
+        }
+        async fn list_snapshots(&self, _: &Caller, _: &str) -> Result<Vec<SnapshotInfo>, Error> {
+            rejected()
+        }
+        async fn get_snapshot(&self, _: &Caller, _: &str, _: &str) -> Result<SnapshotInfo, Error> {
+            rejected()
+        }
+        async fn restore_snapshot(
+            &self,
+            _: &Caller,
+            _: &str,
+            _: &str,
+            _: &HashMap<String, OwnedValue>,
+        ) -> Result<SnapshotInfo, Error> {
+            rejected()
+        }
+        async fn delete_snapshot(
+            &self,
+            _: &Caller,
+            _: &str,
+            _: &str,
+        ) -> Result<SnapshotInfo, Error> {
+            rejected()
+        }
+        async fn set_alias(
+            &self,
+            _: &Caller,
+            _: &str,
+            _: &str,
+            _: &str,
+        ) -> Result<SnapshotInfo, Error> {
+            rejected()
+        }
+        fn version(&self) -> String {
+            "test".into()
+        }
+    }
+
+    /// Generates the introspection XML of the interface, in the shipped file's layout.
+    fn generated_xml() -> String {
+        let manager = Manager::new(RejectingBackend);
+        let mut body = String::new();
+        manager.introspect_to_writer(&mut body, 2);
+        format!(
+            "<!DOCTYPE node PUBLIC \"-//freedesktop//DTD D-BUS Object Introspection 1.0//EN\"\n \
+             \"http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd\">\n<node>\n{body}</node>\n"
+        )
+    }
+
+    #[test]
+    fn shipped_introspection_matches_code() {
+        let generated = generated_xml();
+        if std::env::var_os("HOODY_UPDATE_INTROSPECTION").is_some() {
+            let path = concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../config/dbus/icu.hoody.Snapd1.Manager.xml"
+            );
+            std::fs::write(path, &generated).unwrap();
+            return;
+        }
+        assert_eq!(
+            crate::INTROSPECTION_XML,
+            generated,
+            "config/dbus/icu.hoody.Snapd1.Manager.xml is out of date; regenerate it with \
+             HOODY_UPDATE_INTROSPECTION=1 cargo test -p hoody-snapd-contract"
+        );
+    }
+}

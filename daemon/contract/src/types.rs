@@ -1,0 +1,155 @@
+//! Records that travel over D-Bus.
+//!
+//! Each record is sent as a `a{sv}` dictionary keyed by field name. A field that is `None` is
+//! left out of the dictionary, which is how D-Bus spells "null". Clients ignore keys they do not
+//! know, so a later version can add fields without changing a method signature.
+
+use serde::{Deserialize, Serialize};
+use zbus::zvariant::{DeserializeDict, SerializeDict, Type};
+
+/// Reason sent with `SnapshotDeleted` when a caller deleted the snapshot.
+pub const DELETE_REASON_USER: &str = "user";
+
+/// A snapshot of a container as callers see it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, SerializeDict, DeserializeDict, Type)]
+#[zvariant(signature = "a{sv}")]
+pub struct SnapshotInfo {
+    /// Container id that the snapshot belongs to.
+    pub container: String,
+    /// Snapshot name, `snap-YYYYMMDD-HHMMSS` in UTC, with a `-NNN` suffix when a container got
+    /// more than one snapshot in the same second.
+    pub name: String,
+    /// User-given alias, unique within the container.
+    pub alias: Option<String>,
+    /// Creation time, RFC 3339 in UTC with milliseconds.
+    pub created_at: String,
+    /// Time of the last restore from this snapshot, RFC 3339 in UTC with milliseconds.
+    pub last_used_at: Option<String>,
+    /// Time after which the snapshot may be deleted, RFC 3339 in UTC with milliseconds. `None`
+    /// means the snapshot is permanent.
+    pub expires_at: Option<String>,
+    /// Whether the snapshot includes process state. Always false: snapshots hold files only.
+    pub stateful: bool,
+    /// Bytes of data that the snapshot refers to (the ZFS `referenced` property).
+    pub size: u64,
+    /// Bytes that deleting this snapshot alone would free (the ZFS `used` property).
+    pub used: u64,
+    /// Whether hoody-snapd made the snapshot. Snapshots made by hand are listed but not managed.
+    pub managed: bool,
+}
+
+/// A container as callers see it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, SerializeDict, DeserializeDict, Type)]
+#[zvariant(signature = "a{sv}")]
+pub struct ContainerInfo {
+    /// Container id.
+    pub id: String,
+    /// Project id that the container belongs to.
+    pub project: String,
+    /// Name of the ZFS filesystem that holds the container's files.
+    pub dataset: String,
+    /// Where the filesystem is mounted, if it is mounted.
+    pub mountpoint: Option<String>,
+    /// Creation time, RFC 3339 in UTC with milliseconds.
+    pub created_at: String,
+    /// Number of snapshots of the container.
+    pub snapshot_count: u32,
+    /// Bytes that the container and its snapshots use (the ZFS `used` property).
+    pub used: u64,
+}
+
+/// JSON form of [`SnapshotInfo`], with `null` for absent fields.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SnapshotJson<'a> {
+    pub container: &'a str,
+    pub name: &'a str,
+    pub alias: Option<&'a str>,
+    pub created_at: &'a str,
+    pub last_used_at: Option<&'a str>,
+    pub expires_at: Option<&'a str>,
+    pub stateful: bool,
+    pub size: u64,
+    pub used: u64,
+    pub managed: bool,
+}
+
+impl SnapshotInfo {
+    /// Borrows the snapshot as its JSON form.
+    pub fn to_json(&self) -> SnapshotJson<'_> {
+        SnapshotJson {
+            container: &self.container,
+            name: &self.name,
+            alias: self.alias.as_deref(),
+            created_at: &self.created_at,
+            last_used_at: self.last_used_at.as_deref(),
+            expires_at: self.expires_at.as_deref(),
+            stateful: self.stateful,
+            size: self.size,
+            used: self.used,
+            managed: self.managed,
+        }
+    }
+}
+
+/// JSON form of [`ContainerInfo`], with `null` for absent fields.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ContainerJson<'a> {
+    pub id: &'a str,
+    pub project: &'a str,
+    pub dataset: &'a str,
+    pub mountpoint: Option<&'a str>,
+    pub created_at: &'a str,
+    pub snapshot_count: u32,
+    pub used: u64,
+}
+
+impl ContainerInfo {
+    /// Borrows the container as its JSON form.
+    pub fn to_json(&self) -> ContainerJson<'_> {
+        ContainerJson {
+            id: &self.id,
+            project: &self.project,
+            dataset: &self.dataset,
+            mountpoint: self.mountpoint.as_deref(),
+            created_at: &self.created_at,
+            snapshot_count: self.snapshot_count,
+            used: self.used,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zbus::zvariant::{serialized::Context, to_bytes, Endian};
+
+    #[test]
+    fn snapshot_round_trips_through_dict() {
+        let snapshot = SnapshotInfo {
+            container: "c1".into(),
+            name: "snap-20261204-003000".into(),
+            alias: Some("before 🦀".into()),
+            created_at: "2026-12-04T00:30:00.000Z".into(),
+            last_used_at: None,
+            expires_at: Some("2026-12-11T00:30:00.000Z".into()),
+            stateful: false,
+            size: 4096,
+            used: 0,
+            managed: true,
+        };
+        let context = Context::new_dbus(Endian::Little, 0);
+        let bytes = to_bytes(context, &snapshot).unwrap();
+        let (decoded, _): (SnapshotInfo, _) = bytes.deserialize().unwrap();
+        assert_eq!(decoded, snapshot);
+    }
+
+    #[test]
+    fn absent_fields_become_json_null() {
+        let snapshot = SnapshotInfo::default();
+        let json = serde_json::to_value(snapshot.to_json()).unwrap();
+        assert!(json["alias"].is_null());
+        assert!(json["expires_at"].is_null());
+        assert!(json["last_used_at"].is_null());
+        assert_eq!(json["stateful"], false);
+    }
+}

@@ -1,0 +1,156 @@
+//! hoody-snapd: a system daemon that owns the ZFS snapshots of containers and serves them on
+//! the D-Bus system bus as `icu.hoody.Snapd1`.
+
+mod config;
+mod containers;
+mod logging;
+mod names;
+mod properties;
+mod service;
+mod snapshots;
+mod zfs;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use futures_util::StreamExt;
+use hoody_snapd_contract::{Manager, BUS_NAME, INTROSPECTION_XML, OBJECT_PATH};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook_tokio::Signals;
+
+use crate::config::Config;
+use crate::service::Service;
+
+/// Daemon that keeps ZFS snapshots of containers, controlled over the D-Bus system bus.
+#[derive(Parser)]
+#[command(version, about)]
+struct Args {
+    /// Configuration file.
+    #[arg(long, short, value_name = "PATH", default_value = config::DEFAULT_PATH)]
+    config: PathBuf,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check a configuration file and exit: 0 when it is valid, 1 with a message when not.
+    CheckConfig {
+        /// File to check; defaults to the --config path.
+        path: Option<PathBuf>,
+    },
+    /// Print the D-Bus introspection XML of the manager interface and exit.
+    Introspect,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match args.command {
+        Some(Command::CheckConfig { path }) => check_config(&path.unwrap_or(args.config)),
+        Some(Command::Introspect) => {
+            print!("{INTROSPECTION_XML}");
+            ExitCode::SUCCESS
+        }
+        None => run_daemon(&args.config),
+    }
+}
+
+fn check_config(path: &std::path::Path) -> ExitCode {
+    match Config::load(path) {
+        Ok(_) => {
+            println!("{}: valid", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("hoody-snapd: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_daemon(config_path: &std::path::Path) -> ExitCode {
+    let config = match Config::load(config_path) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("hoody-snapd: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    logging::init(&config.log);
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(%error, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            tracing::error!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Opens ZFS, takes the bus name, and serves calls until SIGTERM or SIGINT.
+async fn serve(config: Config) -> Result<(), String> {
+    let zfs = zfs::Zfs::open()
+        .map_err(|error| format!("cannot open ZFS: {error}; is the zfs module loaded?"))?;
+    let (userland, kernel) = zfs.versions();
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), zfs_userland = %userland, zfs_kernel = %kernel,
+        root = %config.zfs.root, "starting hoody-snapd");
+    containers::ensure_root(&zfs, &config.zfs.root, config.zfs.create_root)?;
+
+    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])
+        .map_err(|error| format!("cannot install signal handlers: {error}"))?;
+    let service = Service::new(zfs, config, Arc::new(chrono::Utc::now));
+    let connection = zbus::connection::Builder::system()
+        .and_then(|builder| builder.serve_at(OBJECT_PATH, Manager::new(service.clone())))
+        .and_then(|builder| builder.name(BUS_NAME))
+        .map_err(|error| format!("cannot set up the D-Bus connection: {error}"))?
+        .build()
+        .await
+        .map_err(|error| {
+            format!("cannot connect to the system bus as {BUS_NAME}: {error}; is another hoody-snapd running, and is the D-Bus policy installed?")
+        })?;
+    tracing::info!(
+        bus_name = BUS_NAME,
+        object_path = OBJECT_PATH,
+        "listening on the system bus"
+    );
+    notify_systemd(&[sd_notify::NotifyState::Ready]);
+
+    while let Some(signal) = signals.next().await {
+        match signal {
+            SIGHUP => tracing::info!(
+                "SIGHUP received; reloading the configuration is not supported yet, ignoring"
+            ),
+            _ => {
+                tracing::info!(signal, "shutting down");
+                break;
+            }
+        }
+    }
+
+    notify_systemd(&[sd_notify::NotifyState::Stopping]);
+    if let Err(error) = connection.release_name(BUS_NAME).await {
+        tracing::warn!(%error, "cannot release the bus name");
+    }
+    service.shut_down().await;
+    tracing::info!("stopped; all operations finished");
+    Ok(())
+}
+
+fn notify_systemd(states: &[sd_notify::NotifyState]) {
+    if let Err(error) = sd_notify::notify(false, states) {
+        tracing::debug!(%error, "cannot notify systemd");
+    }
+}

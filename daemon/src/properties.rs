@@ -1,0 +1,82 @@
+//! The ZFS user properties in which the daemon keeps its state, and their value formats.
+//!
+//! Every property is under the `icu.hoody:` namespace. ZFS requires a `:` in a user property
+//! name (`zfs_prop_user()` in `module/zcommon/zfs_prop.c`). Times are RFC 3339 in UTC with
+//! milliseconds, so `zfs get` shows them readably and no time zone can shift them.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+/// Container id, on a container's filesystem.
+pub const CONTAINER_ID: &str = "icu.hoody:container-id";
+/// Project id, on a container's filesystem.
+pub const PROJECT_ID: &str = "icu.hoody:project-id";
+/// Creation time, on a container's filesystem and on each snapshot the daemon made.
+pub const CREATED: &str = "icu.hoody:created";
+/// Marker `true`, on each filesystem and snapshot the daemon made.
+pub const MANAGED: &str = "icu.hoody:managed";
+/// Alias, on a snapshot. Absent when the snapshot has none.
+pub const ALIAS: &str = "icu.hoody:alias";
+/// Expiry time, on a snapshot. Absent when the snapshot is permanent.
+pub const EXPIRES: &str = "icu.hoody:expires";
+/// Time of the last restore from a snapshot.
+pub const LAST_USED: &str = "icu.hoody:last-used";
+
+/// Value of [`MANAGED`].
+pub const MANAGED_VALUE: &str = "true";
+
+/// Formats a time as stored in properties and sent over D-Bus.
+pub fn format_time(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Parses a stored time. Returns `None` for anything that is not RFC 3339.
+pub fn parse_time(value: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(value)
+        .ok()
+        .map(|time| time.with_timezone(&Utc))
+}
+
+/// Converts a ZFS `creation` value (whole seconds since the epoch) to a time.
+pub fn time_from_epoch(seconds: u64) -> DateTime<Utc> {
+    i64::try_from(seconds)
+        .ok()
+        .and_then(|seconds| DateTime::from_timestamp(seconds, 0))
+        .unwrap_or(DateTime::UNIX_EPOCH)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn time_format_has_milliseconds_and_z() {
+        let time = Utc.with_ymd_and_hms(2026, 12, 4, 0, 30, 0).unwrap();
+        assert_eq!(format_time(time), "2026-12-04T00:30:00.000Z");
+    }
+
+    #[test]
+    fn time_parse_round_trips() {
+        let time = Utc.with_ymd_and_hms(2026, 12, 4, 0, 30, 0).unwrap();
+        assert_eq!(parse_time(&format_time(time)), Some(time));
+    }
+
+    #[test]
+    fn time_parse_rejects_garbage() {
+        for value in [
+            "abc",
+            "-1",
+            "",
+            "12345678901234567890",
+            "2026-13-01T00:00:00Z",
+        ] {
+            assert_eq!(parse_time(value), None, "{value:?} was parsed");
+        }
+    }
+
+    #[test]
+    fn time_parse_converts_offsets_to_utc() {
+        let parsed = parse_time("2026-12-04T01:30:00.000+01:00").unwrap();
+        assert_eq!(format_time(parsed), "2026-12-04T00:30:00.000Z");
+    }
+}

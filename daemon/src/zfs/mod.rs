@@ -1,0 +1,562 @@
+//! Safe access to OpenZFS through libzfs_core and libzfs.
+//!
+//! All `unsafe` code of the daemon is in this module. Writes that libzfs_core offers (create,
+//! snapshot, destroy, rollback) go through it, because its calls are thin ioctl wrappers that are
+//! safe to use from several threads. Reads, mounts and property changes on existing datasets need
+//! libzfs, whose handle is not thread-safe, so it is kept behind a mutex.
+
+mod error;
+mod sys;
+
+use std::collections::BTreeMap;
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr;
+use std::sync::Mutex;
+
+pub use error::{Code, ErrorKind, ZfsError};
+
+/// Maximum length of a dataset or snapshot name in bytes, without the terminating NUL.
+///
+/// `ZFS_MAX_DATASET_NAME_LEN` (256) in `sys/fs/zfs.h` counts the NUL.
+pub const MAX_NAME_LEN: usize = sys::ZFS_MAX_DATASET_NAME_LEN as usize - 1;
+
+const FILESYSTEM: c_int = sys::zfs_type_t::ZFS_TYPE_FILESYSTEM as c_int;
+const SNAPSHOT: c_int = sys::zfs_type_t::ZFS_TYPE_SNAPSHOT as c_int;
+
+/// The properties of one filesystem or snapshot that the daemon reads.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Dataset {
+    /// Full name, `pool/fs` or `pool/fs@snap`.
+    pub name: String,
+    /// Creation time in whole seconds since the Unix epoch (the `creation` property).
+    pub creation: u64,
+    /// Transaction group in which the dataset was created (the `createtxg` property).
+    pub createtxg: u64,
+    /// The `used` property in bytes.
+    pub used: u64,
+    /// The `referenced` property in bytes.
+    pub referenced: u64,
+    /// User properties set on this dataset itself. Values inherited from a parent (snapshots
+    /// inherit from their filesystem) are left out.
+    pub user_properties: BTreeMap<String, String>,
+    /// Where the filesystem is mounted; `None` for snapshots and unmounted filesystems.
+    pub mountpoint: Option<String>,
+}
+
+/// A failed `lzc_snapshot` or `lzc_destroy_snaps` batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchError {
+    /// The error of the call as a whole.
+    pub error: ZfsError,
+    /// The snapshots that failed, each with its own errno. Empty when ZFS named none.
+    pub failed: Vec<(String, ZfsError)>,
+}
+
+/// An open connection to the ZFS kernel module.
+pub struct Zfs {
+    libzfs: Mutex<LibzfsHandle>,
+}
+
+struct LibzfsHandle(*mut sys::libzfs_handle_t);
+
+// SAFETY: the libzfs handle is only used while the mutex around it is locked, so it is never used
+// by two threads at once; libzfs keeps no thread-local state in it.
+unsafe impl Send for LibzfsHandle {}
+
+impl Drop for LibzfsHandle {
+    fn drop(&mut self) {
+        // SAFETY: the handle came from libzfs_init and is freed exactly once, here.
+        unsafe { sys::libzfs_fini(self.0) };
+    }
+}
+
+/// An owned nvlist, freed on drop.
+struct NvList(*mut sys::nvlist_t);
+
+impl NvList {
+    fn new() -> NvList {
+        // SAFETY: fnvlist_alloc aborts on allocation failure instead of returning NULL.
+        NvList(unsafe { sys::fnvlist_alloc() })
+    }
+
+    fn add_boolean(&mut self, name: &CStr) {
+        // SAFETY: self.0 is a valid nvlist and name is NUL-terminated; fnvlist copies the name.
+        unsafe { sys::fnvlist_add_boolean(self.0, name.as_ptr()) };
+    }
+
+    fn add_string(&mut self, name: &CStr, value: &CStr) {
+        // SAFETY: as in add_boolean; the value is copied too.
+        unsafe { sys::fnvlist_add_string(self.0, name.as_ptr(), value.as_ptr()) };
+    }
+}
+
+impl Drop for NvList {
+    fn drop(&mut self) {
+        if !self.0.is_null() {
+            // SAFETY: the list is owned by this value and freed once.
+            unsafe { sys::nvlist_free(self.0) };
+        }
+    }
+}
+
+/// Reads the (name, errno) pairs of an errors nvlist that lzc_snapshot or lzc_destroy_snaps
+/// filled in.
+fn errno_pairs(list: &NvList, operation: &'static str) -> Vec<(String, ZfsError)> {
+    let mut failed = Vec::new();
+    if list.0.is_null() {
+        return failed;
+    }
+    // SAFETY: list.0 is a valid nvlist; nvlist_next_nvpair walks it until it returns NULL, and the
+    // names and values it yields stay valid while the list lives.
+    unsafe {
+        let mut pair = sys::nvlist_next_nvpair(list.0, ptr::null());
+        while !pair.is_null() {
+            let name = CStr::from_ptr(sys::nvpair_name(pair))
+                .to_string_lossy()
+                .into_owned();
+            let mut errno: i32 = 0;
+            if sys::nvpair_value_int32(pair, &mut errno) == 0 {
+                let error = ZfsError::from_errno(operation, &name, errno);
+                failed.push((name, error));
+            }
+            pair = sys::nvlist_next_nvpair(list.0, pair);
+        }
+    }
+    failed
+}
+
+fn c_string(value: &str) -> Result<CString, ZfsError> {
+    CString::new(value).map_err(|_| ZfsError {
+        kind: ErrorKind::InvalidArgument,
+        code: Code::Errno(libc::EINVAL),
+        operation: "CString::new",
+        target: value.escape_debug().to_string(),
+        description: "the value contains a NUL byte".into(),
+    })
+}
+
+fn string_list(values: &[(&str, &str)]) -> Result<NvList, ZfsError> {
+    let mut list = NvList::new();
+    for (name, value) in values {
+        list.add_string(&c_string(name)?, &c_string(value)?);
+    }
+    Ok(list)
+}
+
+fn name_list(names: &[String]) -> Result<NvList, ZfsError> {
+    let mut list = NvList::new();
+    for name in names {
+        list.add_boolean(&c_string(name)?);
+    }
+    Ok(list)
+}
+
+fn errno_result(operation: &'static str, target: &str, errno: c_int) -> Result<(), ZfsError> {
+    if errno == 0 {
+        Ok(())
+    } else {
+        Err(ZfsError::from_errno(operation, target, errno))
+    }
+}
+
+impl Zfs {
+    /// Opens /dev/zfs through libzfs_core and libzfs.
+    pub fn open() -> Result<Zfs, ZfsError> {
+        // SAFETY: libzfs_core_init may be called more than once; it takes a reference.
+        let errno = unsafe { sys::libzfs_core_init() };
+        errno_result("libzfs_core_init", "/dev/zfs", errno)?;
+
+        // SAFETY: libzfs_init returns NULL with errno set on failure.
+        let handle = unsafe { sys::libzfs_init() };
+        if handle.is_null() {
+            let errno = std::io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EIO);
+            return Err(ZfsError::from_errno("libzfs_init", "/dev/zfs", errno));
+        }
+        // SAFETY: handle is valid; libzfs should report errors to us, not print them.
+        unsafe { sys::libzfs_print_on_error(handle, sys::boolean_t_B_FALSE) };
+
+        Ok(Zfs {
+            libzfs: Mutex::new(LibzfsHandle(handle)),
+        })
+    }
+
+    /// Returns the versions of the user-space libraries and of the kernel module.
+    pub fn versions(&self) -> (String, String) {
+        // SAFETY: zfs_version_userland returns a static string. zfs_version_kernel returns a
+        // malloc'd string or NULL, which is freed here.
+        unsafe {
+            let userland = CStr::from_ptr(sys::zfs_version_userland())
+                .to_string_lossy()
+                .into_owned();
+            let kernel_ptr = sys::zfs_version_kernel();
+            let kernel = if kernel_ptr.is_null() {
+                "unknown".to_string()
+            } else {
+                let text = CStr::from_ptr(kernel_ptr).to_string_lossy().into_owned();
+                libc::free(kernel_ptr.cast());
+                text
+            };
+            (userland, kernel)
+        }
+    }
+
+    /// Reports whether a dataset or snapshot exists.
+    pub fn exists(&self, name: &str) -> bool {
+        let Ok(name) = c_string(name) else {
+            return false;
+        };
+        // SAFETY: name is NUL-terminated.
+        unsafe { sys::lzc_exists(name.as_ptr()) == sys::boolean_t_B_TRUE }
+    }
+
+    /// Creates a filesystem with the given user properties, set in the same transaction.
+    pub fn create_filesystem(
+        &self,
+        name: &str,
+        properties: &[(&str, &str)],
+    ) -> Result<(), ZfsError> {
+        let c_name = c_string(name)?;
+        let props = string_list(properties)?;
+        // SAFETY: c_name and props are valid for the call; no wrapping key is passed.
+        let errno = unsafe {
+            sys::lzc_create(
+                c_name.as_ptr(),
+                sys::lzc_dataset_type_LZC_DATSET_TYPE_ZFS,
+                props.0,
+                ptr::null_mut(),
+                0,
+            )
+        };
+        errno_result("lzc_create", name, errno)
+    }
+
+    /// Destroys a filesystem that has no snapshots and is not mounted.
+    pub fn destroy(&self, name: &str) -> Result<(), ZfsError> {
+        let c_name = c_string(name)?;
+        // SAFETY: c_name is NUL-terminated.
+        let errno = unsafe { sys::lzc_destroy(c_name.as_ptr()) };
+        errno_result("lzc_destroy", name, errno)
+    }
+
+    /// Takes snapshots atomically, in one transaction group, all with the same user properties.
+    ///
+    /// The batch is all or nothing: when one snapshot fails, none is made, and `failed` names the
+    /// snapshots that caused it.
+    pub fn snapshot(
+        &self,
+        snapshots: &[String],
+        properties: &[(&str, &str)],
+    ) -> Result<(), BatchError> {
+        let target = snapshots.join(" ");
+        let wrap = |error| BatchError {
+            error,
+            failed: Vec::new(),
+        };
+        let names = name_list(snapshots).map_err(wrap)?;
+        let props = string_list(properties).map_err(wrap)?;
+        let mut errors = NvList(ptr::null_mut());
+        // SAFETY: names and props are valid nvlists; lzc_snapshot allocates the errors list,
+        // which NvList frees.
+        let errno = unsafe { sys::lzc_snapshot(names.0, props.0, &mut errors.0) };
+        if errno == 0 {
+            return Ok(());
+        }
+        Err(BatchError {
+            error: ZfsError::from_errno("lzc_snapshot", &target, errno),
+            failed: errno_pairs(&errors, "lzc_snapshot"),
+        })
+    }
+
+    /// Destroys snapshots atomically, in one transaction group.
+    pub fn destroy_snapshots(&self, snapshots: &[String]) -> Result<(), BatchError> {
+        let target = snapshots.join(" ");
+        let names = name_list(snapshots).map_err(|error| BatchError {
+            error,
+            failed: Vec::new(),
+        })?;
+        let mut errors = NvList(ptr::null_mut());
+        // SAFETY: names is a valid nvlist; the errors list is allocated by the call and freed by
+        // NvList. defer is false, so a held snapshot fails with EBUSY instead of waiting.
+        let errno =
+            unsafe { sys::lzc_destroy_snaps(names.0, sys::boolean_t_B_FALSE, &mut errors.0) };
+        if errno == 0 {
+            return Ok(());
+        }
+        Err(BatchError {
+            error: ZfsError::from_errno("lzc_destroy_snaps", &target, errno),
+            failed: errno_pairs(&errors, "lzc_destroy_snaps"),
+        })
+    }
+
+    /// Rolls a filesystem back to a snapshot, which must be its most recent one.
+    pub fn rollback_to(&self, filesystem: &str, snapshot: &str) -> Result<(), ZfsError> {
+        let c_filesystem = c_string(filesystem)?;
+        let c_snapshot = c_string(snapshot)?;
+        // SAFETY: both names are NUL-terminated.
+        let errno = unsafe { sys::lzc_rollback_to(c_filesystem.as_ptr(), c_snapshot.as_ptr()) };
+        errno_result("lzc_rollback_to", snapshot, errno)
+    }
+
+    /// Mounts a filesystem at its `mountpoint` property.
+    pub fn mount(&self, filesystem: &str) -> Result<(), ZfsError> {
+        self.with_dataset(filesystem, FILESYSTEM, |libzfs, handle| {
+            // SAFETY: handle is an open filesystem handle of libzfs.
+            let status = unsafe { sys::zfs_mount(handle, ptr::null(), 0) };
+            libzfs.check("zfs_mount", filesystem, status)
+        })
+    }
+
+    /// Unmounts a filesystem. Does nothing when it is not mounted.
+    pub fn unmount(&self, filesystem: &str) -> Result<(), ZfsError> {
+        self.with_dataset(filesystem, FILESYSTEM, |libzfs, handle| {
+            // SAFETY: handle is an open filesystem handle; a NULL mountpoint means "wherever it is
+            // mounted".
+            let mounted = unsafe { sys::zfs_is_mounted(handle, ptr::null_mut()) };
+            if mounted != sys::boolean_t_B_TRUE {
+                return Ok(());
+            }
+            // SAFETY: as above.
+            let status = unsafe { sys::zfs_unmount(handle, ptr::null(), 0) };
+            libzfs.check("zfs_unmount", filesystem, status)
+        })
+    }
+
+    /// Sets a user property on a filesystem or snapshot.
+    pub fn set_user_property(
+        &self,
+        dataset: &str,
+        property: &str,
+        value: &str,
+    ) -> Result<(), ZfsError> {
+        let c_property = c_string(property)?;
+        let c_value = c_string(value)?;
+        self.with_dataset(dataset, Self::any_type(), |libzfs, handle| {
+            // SAFETY: handle is open; property and value are NUL-terminated.
+            let status =
+                unsafe { sys::zfs_prop_set(handle, c_property.as_ptr(), c_value.as_ptr()) };
+            libzfs.check("zfs_prop_set", dataset, status)
+        })
+    }
+
+    /// Removes a user property that was set on a filesystem or snapshot itself.
+    pub fn clear_user_property(&self, dataset: &str, property: &str) -> Result<(), ZfsError> {
+        let c_property = c_string(property)?;
+        self.with_dataset(dataset, Self::any_type(), |libzfs, handle| {
+            // SAFETY: handle is open; property is NUL-terminated; received is false, so the local
+            // value is removed.
+            let status = unsafe {
+                sys::zfs_prop_inherit(handle, c_property.as_ptr(), sys::boolean_t_B_FALSE)
+            };
+            libzfs.check("zfs_prop_inherit", dataset, status)
+        })
+    }
+
+    /// Reads one filesystem or snapshot.
+    pub fn dataset(&self, name: &str) -> Result<Dataset, ZfsError> {
+        self.with_dataset(name, Self::any_type(), |_, handle| Ok(read_dataset(handle)))
+    }
+
+    /// Reads every snapshot of a filesystem, oldest first (by `createtxg`).
+    pub fn snapshots(&self, filesystem: &str) -> Result<Vec<Dataset>, ZfsError> {
+        let mut found = self.with_dataset(filesystem, FILESYSTEM, |libzfs, handle| {
+            let mut found: Vec<Dataset> = Vec::new();
+            // SAFETY: handle is open; collect_dataset receives &mut found as its data pointer,
+            // which outlives the call; simple is false so properties are loaded; 0, 0 means all
+            // transaction groups.
+            let status = unsafe {
+                sys::zfs_iter_snapshots(
+                    handle,
+                    sys::boolean_t_B_FALSE,
+                    Some(collect_dataset),
+                    (&mut found as *mut Vec<Dataset>).cast(),
+                    0,
+                    0,
+                )
+            };
+            libzfs.check("zfs_iter_snapshots", filesystem, status)?;
+            Ok(found)
+        })?;
+        found.sort_by_key(|snapshot| snapshot.createtxg);
+        Ok(found)
+    }
+
+    /// Reads the filesystems directly below a filesystem, sorted by name.
+    pub fn child_filesystems(&self, filesystem: &str) -> Result<Vec<Dataset>, ZfsError> {
+        let mut found = self.with_dataset(filesystem, FILESYSTEM, |libzfs, handle| {
+            let mut found: Vec<Dataset> = Vec::new();
+            // SAFETY: as in snapshots.
+            let status = unsafe {
+                sys::zfs_iter_filesystems(
+                    handle,
+                    Some(collect_dataset),
+                    (&mut found as *mut Vec<Dataset>).cast(),
+                )
+            };
+            libzfs.check("zfs_iter_filesystems", filesystem, status)?;
+            Ok(found)
+        })?;
+        found.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(found)
+    }
+
+    fn any_type() -> c_int {
+        FILESYSTEM | SNAPSHOT
+    }
+
+    /// Opens a dataset with libzfs, runs `f` on it with the library lock held, and closes it.
+    fn with_dataset<T>(
+        &self,
+        name: &str,
+        types: c_int,
+        f: impl FnOnce(&LibzfsHandle, *mut sys::zfs_handle_t) -> Result<T, ZfsError>,
+    ) -> Result<T, ZfsError> {
+        let c_name = c_string(name)?;
+        let libzfs = self
+            .libzfs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // SAFETY: the library handle is valid and locked; zfs_open returns NULL on failure and
+        // records the error in the library handle.
+        let handle = unsafe { sys::zfs_open(libzfs.0, c_name.as_ptr(), types) };
+        if handle.is_null() {
+            return Err(libzfs.last_error("zfs_open", name));
+        }
+        let result = f(&libzfs, handle);
+        // SAFETY: handle came from zfs_open and is closed once.
+        unsafe { sys::zfs_close(handle) };
+        result
+    }
+}
+
+impl LibzfsHandle {
+    fn last_error(&self, operation: &'static str, target: &str) -> ZfsError {
+        // SAFETY: the handle is valid; the description is a static or handle-owned string.
+        let (code, description) = unsafe {
+            let code = sys::libzfs_errno(self.0);
+            let description = CStr::from_ptr(sys::libzfs_error_description(self.0))
+                .to_string_lossy()
+                .into_owned();
+            (code, description)
+        };
+        ZfsError::from_libzfs(operation, target, code, description)
+    }
+
+    fn check(&self, operation: &'static str, target: &str, status: c_int) -> Result<(), ZfsError> {
+        if status == 0 {
+            Ok(())
+        } else {
+            Err(self.last_error(operation, target))
+        }
+    }
+}
+
+/// Iteration callback of zfs_iter_*: reads the dataset into the Vec behind `data` and closes it.
+unsafe extern "C" fn collect_dataset(handle: *mut sys::zfs_handle_t, data: *mut c_void) -> c_int {
+    // A panic must not unwind into C, so it is caught and turned into an iteration error.
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: libzfs passes an open handle and the data pointer given to zfs_iter_*, which
+        // points to a live Vec<Dataset>.
+        let found = unsafe { &mut *data.cast::<Vec<Dataset>>() };
+        found.push(read_dataset(handle));
+    }));
+    // SAFETY: the callback owns the handle that libzfs passed to it and must close it.
+    unsafe { sys::zfs_close(handle) };
+    if result.is_ok() {
+        0
+    } else {
+        -1
+    }
+}
+
+/// Reads the properties the daemon uses from an open dataset handle.
+fn read_dataset(handle: *mut sys::zfs_handle_t) -> Dataset {
+    use sys::zfs_prop_t::*;
+
+    // SAFETY: handle is an open libzfs dataset handle for the whole function; the strings that
+    // libzfs returns are copied before the handle can be closed.
+    unsafe {
+        let name = CStr::from_ptr(sys::zfs_get_name(handle))
+            .to_string_lossy()
+            .into_owned();
+        let mut mount_path: *mut c_char = ptr::null_mut();
+        let mountpoint = if sys::zfs_is_mounted(handle, &mut mount_path) == sys::boolean_t_B_TRUE
+            && !mount_path.is_null()
+        {
+            let path = CStr::from_ptr(mount_path).to_string_lossy().into_owned();
+            libc::free(mount_path.cast());
+            Some(path)
+        } else {
+            None
+        };
+        let user_properties = local_user_properties(handle, &name);
+
+        Dataset {
+            creation: sys::zfs_prop_get_int(handle, ZFS_PROP_CREATION),
+            createtxg: sys::zfs_prop_get_int(handle, ZFS_PROP_CREATETXG),
+            used: sys::zfs_prop_get_int(handle, ZFS_PROP_USED),
+            referenced: sys::zfs_prop_get_int(handle, ZFS_PROP_REFERENCED),
+            name,
+            user_properties,
+            mountpoint,
+        }
+    }
+}
+
+/// Reads the user properties whose source is the dataset itself.
+///
+/// # Safety
+///
+/// `handle` must be an open libzfs dataset handle.
+unsafe fn local_user_properties(
+    handle: *mut sys::zfs_handle_t,
+    name: &str,
+) -> BTreeMap<String, String> {
+    let mut properties = BTreeMap::new();
+    // SAFETY: the caller guarantees handle is open; the nvlist belongs to the handle and must not
+    // be freed. Each entry is an nvlist with the string members "value" and "source", where
+    // "source" names the dataset the value is set on.
+    unsafe {
+        let list = sys::zfs_get_user_props(handle);
+        if list.is_null() {
+            return properties;
+        }
+        let mut pair = sys::nvlist_next_nvpair(list, ptr::null());
+        while !pair.is_null() {
+            let property = CStr::from_ptr(sys::nvpair_name(pair))
+                .to_string_lossy()
+                .into_owned();
+            let mut entry: *mut sys::nvlist_t = ptr::null_mut();
+            if sys::nvpair_value_nvlist(pair, &mut entry) == 0 {
+                let value = lookup_string(entry, c"value");
+                let source = lookup_string(entry, c"source");
+                if let (Some(value), Some(source)) = (value, source) {
+                    if source == name {
+                        properties.insert(property, value);
+                    }
+                }
+            }
+            pair = sys::nvlist_next_nvpair(list, pair);
+        }
+    }
+    properties
+}
+
+/// Looks up a string member of an nvlist.
+///
+/// # Safety
+///
+/// `list` must be a valid nvlist.
+unsafe fn lookup_string(list: *mut sys::nvlist_t, key: &CStr) -> Option<String> {
+    let mut value: *const c_char = ptr::null();
+    // SAFETY: the caller guarantees list is valid; the returned string belongs to the list.
+    unsafe {
+        if sys::nvlist_lookup_string(list, key.as_ptr(), &mut value) == 0 && !value.is_null() {
+            Some(CStr::from_ptr(value).to_string_lossy().into_owned())
+        } else {
+            None
+        }
+    }
+}

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: installs what is missing (tests/setup.sh), checks formatting and
+# lints, runs the unit tests on the host, checks the systemd unit, then boots the ZFS test VM
+# and runs the integration tests there against a real pool, bus and daemon.
+#
+# Exits non-zero when any test fails or when the VM tests cannot run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "installing what is missing"
+bash tests/setup.sh
+
+step "checking formatting and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "unit tests"
+cargo test --workspace --exclude hoody-snapd-tests --locked
+
+step "systemd unit"
+bash tests/verify-units.sh
+
+step "building the integration tests"
+cargo build --workspace --locked
+mapfile -t binaries < <(
+    cargo test -p hoody-snapd-tests --no-run --locked --message-format=json 2>/dev/null |
+        python3 -c '
+import json, sys
+for line in sys.stdin:
+    record = json.loads(line)
+    if record.get("reason") == "compiler-artifact" and record.get("executable") \
+            and record["target"]["kind"] == ["test"]:
+        print(record["executable"])
+'
+)
+if [ "${#binaries[@]}" -eq 0 ]; then
+    echo "run: no integration test binaries were built" >&2
+    exit 1
+fi
+
+step "integration tests in the ZFS VM (${#binaries[@]} binaries)"
+results="$repo/target/vm-results"
+rm -rf "$results"
+mkdir -p "$results"
+vm_status=0
+bash tests/vm.sh "$results" tests/guest/run-tests.sh "$repo" "$repo/target/debug" "${binaries[@]}" ||
+    vm_status=$?
+
+if [ ! -f "$results/summary" ]; then
+    echo "run: the VM did not finish the integration tests (vng exit status $vm_status)" >&2
+    echo "vm: 0 passed, 1 failed"
+    exit 1
+fi
+read -r passed failed broken <"$results/summary"
+echo
+echo "daemon log: $results/daemon.log"
+echo "vm: $passed passed, $failed failed"
+if [ "$failed" -ne 0 ] || [ "$broken" -ne 0 ] || [ "$passed" -eq 0 ]; then
+    echo "run: integration tests failed ($failed failed, $broken test binaries or checks broken)" >&2
+    exit 1
+fi
