@@ -35,6 +35,8 @@ fn main() {
         .allowlist_function("zfs_prop_set")
         .allowlist_function("zfs_prop_inherit")
         .allowlist_function("zfs_get_user_props")
+        // NOTE: these keep the 2.1 signatures in 2.2.1 and later, which added *_v2 variants with
+        // flags. OpenZFS 2.2.0 alone changed them in place; building against it fails here.
         .allowlist_function("zfs_iter_filesystems")
         .allowlist_function("zfs_iter_snapshots")
         .allowlist_function("zfs_mount")

@@ -36,6 +36,8 @@ for line in sys.stdin:
         print(record["executable"])
 '
 )
+# The lifecycle tests restart the shared daemon, so they run after all others.
+mapfile -t binaries < <(printf '%s\n' "${binaries[@]}" | grep -v '/lifecycle-'; printf '%s\n' "${binaries[@]}" | grep '/lifecycle-')
 if [ "${#binaries[@]}" -eq 0 ]; then
     echo "run: no integration test binaries were built" >&2
     exit 1

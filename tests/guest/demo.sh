@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs inside the test VM: starts the daemon on a file-backed pool and walks through what a
+# user does with the client, printing each command and what it prints.
+set -uo pipefail
+results=$1
+mapfile -d '' args <"$results/guest-args"
+REPO=${args[0]}
+BIN_DIR=${args[1]}
+export PATH=$BIN_DIR:/usr/sbin:/usr/bin:/sbin:/bin
+source "$REPO/tests/guest/common.sh"
+
+set -e
+HOODY_POOL_SIZE=1G make_pool
+start_bus
+write_config
+start_daemon "$results/daemon.log"
+set +e
+
+# Prints a command, then runs it; a failing command is shown with its exit code.
+show() {
+    printf '\n$ %s\n' "$*"
+    "$@"
+    local status=$?
+    [ "$status" -eq 0 ] || printf '(exit code %d)\n' "$status"
+}
+
+show hoody-snap containers create --container web-1 --project shop
+files=$(zfs get -H -o value mountpoint tank/hoody/containers/web-1)
+show sh -c "echo 'version 1' > $files/app.conf"
+show hoody-snap snapshots create --container web-1 --alias before-ai-changes --expiry 7
+show sh -c "echo 'version 2, edited by an agent' > $files/app.conf"
+show hoody-snap snapshots create --container web-1 --alias with-ai-changes
+show hoody-snap snapshots list --container web-1
+show sh -c "echo 'version 3, broken' > $files/app.conf"
+show hoody-snap snapshots restore --container web-1 --name with-ai-changes
+show cat "$files/app.conf"
+show hoody-snap snapshots restore --container web-1 --name before-ai-changes
+show hoody-snap snapshots alias --container web-1 --name with-ai-changes --alias agent-result
+show hoody-snap --json snapshots show --container web-1 --name agent-result
+show hoody-snap snapshots delete --container web-1 --name agent-result
+show hoody-snap snapshots restore --container web-1 --name before-ai-changes
+show cat "$files/app.conf"
+show hoody-snap containers list
+show hoody-snap containers create --container 'bad/id'
+show runuser -u nobody -- hoody-snap snapshots create --container web-1
+show zfs list -t all -o name,used,refer,icu.hoody:alias,icu.hoody:expires -r tank/hoody/containers
+echo
+echo "demo finished; the daemon log is in $results/daemon.log"
