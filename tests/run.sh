@@ -48,8 +48,10 @@ results="$repo/target/vm-results"
 rm -rf "$results"
 mkdir -p "$results"
 vm_status=0
-bash tests/vm.sh "$results" tests/guest/run-tests.sh "$repo" "$repo/target/debug" "${binaries[@]}" ||
-    vm_status=$?
+# qemu reopens its standard output, which truncates a file that it was redirected to, so its
+# output goes through a pipe.
+bash tests/vm.sh "$results" tests/guest/run-tests.sh "$repo" "$repo/target/debug" "${binaries[@]}" 2>&1 |
+    cat || vm_status=$?
 
 if [ ! -f "$results/summary" ]; then
     echo "run: the VM did not finish the integration tests (vng exit status $vm_status)" >&2

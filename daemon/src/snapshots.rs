@@ -112,8 +112,9 @@ pub fn restore(
             .filter(|s| s.createtxg > target.createtxg)
             .count();
         return Err(Error::NotLatest(format!(
-            "snapshot {} is not the newest snapshot of container {container_id} (the newest is {}, \
-             and {newer} are newer); only the newest snapshot can be restored in this version",
+            "snapshot {} is not the newest snapshot of container {container_id} (the newest is {}); \
+             a rollback would destroy the {newer} newer snapshots, so this version restores only \
+             the newest snapshot",
             short_name(&target.name),
             short_name(&newest.name)
         )));

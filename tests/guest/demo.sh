@@ -24,14 +24,20 @@ show() {
     [ "$status" -eq 0 ] || printf '(exit code %d)\n' "$status"
 }
 
+# Prints a shell command line, then runs it.
+show_shell() {
+    printf '\n$ %s\n' "$1"
+    sh -c "$1"
+}
+
 show hoody-snap containers create --container web-1 --project shop
 files=$(zfs get -H -o value mountpoint tank/hoody/containers/web-1)
-show sh -c "echo 'version 1' > $files/app.conf"
+show_shell "echo 'version 1' > $files/app.conf"
 show hoody-snap snapshots create --container web-1 --alias before-ai-changes --expiry 7
-show sh -c "echo 'version 2, edited by an agent' > $files/app.conf"
+show_shell "echo 'version 2, edited by an agent' > $files/app.conf"
 show hoody-snap snapshots create --container web-1 --alias with-ai-changes
 show hoody-snap snapshots list --container web-1
-show sh -c "echo 'version 3, broken' > $files/app.conf"
+show_shell "echo 'version 3, broken' > $files/app.conf"
 show hoody-snap snapshots restore --container web-1 --name with-ai-changes
 show cat "$files/app.conf"
 show hoody-snap snapshots restore --container web-1 --name before-ai-changes
