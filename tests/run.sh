@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: installs what is missing (tests/setup.sh), checks formatting and
-# lints, runs the unit tests on the host, checks the systemd unit, then boots the ZFS test VM
-# and runs the integration tests there against a real pool, bus and daemon.
+# Runs the whole test suite. It installs what is missing (tests/setup.sh), checks formatting and
+# lints, runs the unit tests on the host and checks the systemd unit. Then it boots the ZFS test
+# VM and runs the integration tests there, against a real pool, bus and daemon.
 #
 # Exits non-zero when any test fails or when the VM tests cannot run.
 set -euo pipefail

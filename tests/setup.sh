@@ -76,7 +76,7 @@ if ! command -v vng >/dev/null 2>&1; then
     pip install --quiet 'virtme-ng==1.42'
 fi
 
-kernel=$(tests/vm-kernel.sh 2>/dev/null || true)
+kernel=$("$(dirname "$0")/vm-kernel.sh" 2>/dev/null || true)
 if [ -z "$kernel" ]; then
     log "no Debian kernel with a built zfs module was found under /lib/modules"
     exit 1

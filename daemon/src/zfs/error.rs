@@ -4,7 +4,7 @@ use std::fmt;
 
 use super::sys;
 
-/// What a failed ZFS call means to its caller.
+/// The class of a failed ZFS call, which decides how the caller reacts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorKind {
     /// The dataset or snapshot does not exist (`ENOENT`).

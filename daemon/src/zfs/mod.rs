@@ -40,7 +40,7 @@ pub struct Dataset {
     /// User properties set on this dataset itself. Values inherited from a parent (snapshots
     /// inherit from their filesystem) are left out.
     pub user_properties: BTreeMap<String, String>,
-    /// Where the filesystem is mounted; `None` for snapshots and unmounted filesystems.
+    /// Mount path of the filesystem, or `None` for snapshots and unmounted filesystems.
     pub mountpoint: Option<String>,
 }
 
@@ -60,8 +60,8 @@ pub struct Zfs {
 
 struct LibzfsHandle(*mut sys::libzfs_handle_t);
 
-// SAFETY: the libzfs handle is only used while the mutex around it is locked, so it is never used
-// by two threads at once; libzfs keeps no thread-local state in it.
+// SAFETY: the libzfs handle is only used while the mutex around it is locked, so no two threads
+// use it at once. libzfs keeps no thread-local state in it.
 unsafe impl Send for LibzfsHandle {}
 
 impl Drop for LibzfsHandle {
@@ -107,7 +107,7 @@ fn errno_pairs(list: &NvList, operation: &'static str) -> Vec<(String, ZfsError)
     if list.0.is_null() {
         return failed;
     }
-    // SAFETY: list.0 is a valid nvlist; nvlist_next_nvpair walks it until it returns NULL, and the
+    // SAFETY: list.0 is a valid nvlist, and nvlist_next_nvpair walks it until it returns NULL. The
     // names and values it yields stay valid while the list lives.
     unsafe {
         let mut pair = sys::nvlist_next_nvpair(list.0, ptr::null());
@@ -363,9 +363,9 @@ impl Zfs {
     pub fn snapshots(&self, filesystem: &str) -> Result<Vec<Dataset>, ZfsError> {
         let mut found = self.with_dataset(filesystem, FILESYSTEM, |libzfs, handle| {
             let mut found: Vec<Dataset> = Vec::new();
-            // SAFETY: handle is open; collect_dataset receives &mut found as its data pointer,
-            // which outlives the call; simple is false so properties are loaded; 0, 0 means all
-            // transaction groups.
+            // SAFETY: handle is open, and collect_dataset receives &mut found, which outlives the
+            // call, as its data pointer. With simple false, libzfs loads each snapshot's
+            // properties, and the range 0, 0 means all transaction groups.
             let status = unsafe {
                 sys::zfs_iter_snapshots(
                     handle,
