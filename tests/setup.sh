@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the build and the ZFS test VM need on a Debian 12 host:
-# the ZFS user-space libraries and headers, a Debian kernel with zfs-dkms (the
-# host kernel cannot load modules, so ZFS runs in a qemu guest), qemu,
-# virtme-ng, dbus, polkit and libclang for bindgen. Safe to run again: it
+# the ZFS user-space libraries and headers, a Debian kernel with zfs-dkms,
+# qemu, virtme-ng, dbus, polkit and libclang for bindgen. The host kernel
+# cannot load modules, so ZFS runs in a qemu guest. Safe to run again: it
 # skips what is already there.
 set -euo pipefail
 

@@ -1,9 +1,6 @@
 //! hoody-snap: a thin command-line client of hoody-snapd over the D-Bus system bus.
 //!
-//! Exit codes (also in `hoody-snap --help`):
-//! 0 success, 1 other failure, 2 usage error, 3 not found, 4 invalid argument, 5 conflict
-//! (already exists, has snapshots, not the newest, ambiguous), 6 busy or shutting down,
-//! 7 access denied, 8 no space or read-only, 9 daemon not reachable.
+//! The exit codes are listed in `EXIT_CODES`, which `hoody-snap --help` prints.
 
 mod output;
 
@@ -121,7 +118,7 @@ enum SnapshotCommand {
     },
 }
 
-/// What a successful command prints: a message, and the data as JSON and as text.
+/// Output of a successful command: a message, and the data as JSON and as text.
 struct Success {
     message: String,
     data: Value,

@@ -59,7 +59,7 @@ impl Default for SnapshotConfig {
     }
 }
 
-/// Where log records go.
+/// Destination of log records.
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum LogTarget {

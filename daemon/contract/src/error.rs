@@ -18,7 +18,7 @@ pub enum Error {
     NotFound(String),
     /// A container, snapshot or alias with that name already exists.
     AlreadyExists(String),
-    /// The dataset is in use, or another operation holds it.
+    /// The dataset is in use, or another operation is using it.
     Busy(String),
     /// The pool has no space left for the operation.
     NoSpace(String),

@@ -1,7 +1,7 @@
 //! The `icu.hoody.Snapd1.Manager` interface.
 //!
 //! One object carries every method. Container ids may contain characters that D-Bus object
-//! paths cannot (`é`, `.`, `-`), and snapshots come and go by the hundred, so per-container or
+//! paths cannot (`é`, `.`, `-`), and snapshots come and go by the hundred. Per-container or
 //! per-snapshot objects would need an escaping scheme and many object registrations, while
 //! plain arguments keep every call a one-liner in `busctl`.
 
@@ -317,7 +317,7 @@ impl<B: Backend> Manager<B> {
         self.backend.version()
     }
 
-    /// A container was created.
+    /// Announces that a container was created.
     #[zbus(signal)]
     async fn container_created(
         emitter: &SignalEmitter<'_>,
@@ -325,11 +325,11 @@ impl<B: Backend> Manager<B> {
         project: &str,
     ) -> zbus::Result<()>;
 
-    /// A container was deleted.
+    /// Announces that a container was deleted.
     #[zbus(signal)]
     async fn container_deleted(emitter: &SignalEmitter<'_>, container: &str) -> zbus::Result<()>;
 
-    /// A snapshot was created. The alias is empty when the snapshot has none.
+    /// Announces that a snapshot was created. The alias is empty when the snapshot has none.
     #[zbus(signal)]
     async fn snapshot_created(
         emitter: &SignalEmitter<'_>,
@@ -338,7 +338,7 @@ impl<B: Backend> Manager<B> {
         alias: &str,
     ) -> zbus::Result<()>;
 
-    /// A container was restored to a snapshot.
+    /// Announces that a container was restored to a snapshot.
     #[zbus(signal)]
     async fn snapshot_restored(
         emitter: &SignalEmitter<'_>,
@@ -346,7 +346,7 @@ impl<B: Backend> Manager<B> {
         name: &str,
     ) -> zbus::Result<()>;
 
-    /// A snapshot was deleted. The reason is "user" for a caller's request.
+    /// Announces that a snapshot was deleted. The reason is "user" for a caller's request.
     #[zbus(signal)]
     async fn snapshot_deleted(
         emitter: &SignalEmitter<'_>,
@@ -355,7 +355,7 @@ impl<B: Backend> Manager<B> {
         reason: &str,
     ) -> zbus::Result<()>;
 
-    /// The alias of a snapshot changed. The alias is empty when it was cleared.
+    /// Announces that the alias of a snapshot changed. The alias is empty when it was cleared.
     #[zbus(signal)]
     async fn snapshot_alias_changed(
         emitter: &SignalEmitter<'_>,

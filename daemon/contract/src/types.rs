@@ -46,9 +46,9 @@ pub struct ContainerInfo {
     pub id: String,
     /// Project id that the container belongs to.
     pub project: String,
-    /// Name of the ZFS filesystem that holds the container's files.
+    /// Name of the ZFS filesystem that contains the container's files.
     pub dataset: String,
-    /// Where the filesystem is mounted, if it is mounted.
+    /// Mount path of the filesystem, if it is mounted.
     pub mountpoint: Option<String>,
     /// Creation time, RFC 3339 in UTC with milliseconds.
     pub created_at: String,
