@@ -15,7 +15,7 @@ bash tests/setup.sh
 
 step "checking formatting and lints"
 cargo fmt --all -- --check
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked --features hoody-snapd/fault-injection -- -D warnings
 
 step "unit tests"
 cargo test --workspace --exclude hoody-snapd-tests --locked
@@ -24,7 +24,8 @@ step "systemd unit"
 bash tests/verify-units.sh
 
 step "building the integration tests"
-cargo build --workspace --locked
+# The daemon under test has the test-only fault points (see daemon/src/fault.rs).
+cargo build --workspace --locked --features hoody-snapd/fault-injection
 mapfile -t binaries < <(
     cargo test -p hoody-snapd-tests --no-run --locked --message-format=json 2>/dev/null |
         python3 -c '
@@ -36,8 +37,10 @@ for line in sys.stdin:
         print(record["executable"])
 '
 )
-# The lifecycle tests restart the shared daemon, so they run after all others.
-mapfile -t binaries < <(printf '%s\n' "${binaries[@]}" | grep -v '/lifecycle-'; printf '%s\n' "${binaries[@]}" | grep '/lifecycle-')
+# The lifecycle and crash recovery tests restart the shared daemon, so they run after all
+# others.
+restarting='/(lifecycle|crash_recovery)-'
+mapfile -t binaries < <(printf '%s\n' "${binaries[@]}" | grep -Ev "$restarting"; printf '%s\n' "${binaries[@]}" | grep -E "$restarting")
 if [ "${#binaries[@]}" -eq 0 ]; then
     echo "run: no integration test binaries were built" >&2
     exit 1

@@ -2,6 +2,7 @@
 //!
 //! The exit codes are listed in `EXIT_CODES`, which `hoody-snap --help` prints.
 
+mod jobs;
 mod output;
 
 use std::collections::HashMap;
@@ -46,6 +47,18 @@ enum Command {
     /// Manage snapshots of a container.
     #[command(subcommand)]
     Snapshots(SnapshotCommand),
+    /// Show background jobs.
+    #[command(subcommand)]
+    Jobs(JobCommand),
+}
+
+#[derive(Subcommand)]
+enum JobCommand {
+    /// Show the state of a job.
+    Show {
+        /// Job id, as printed by `containers copy --no-wait`.
+        job: u32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -60,10 +73,32 @@ enum ContainerCommand {
     },
     /// List containers.
     List,
-    /// Delete a container that has no snapshots.
+    /// Delete a container. Its snapshots are kept until they are deleted or expire.
     Delete {
         #[arg(long, value_name = "ID")]
         container: String,
+    },
+    /// Copy a snapshot into a new container, and wait until the copy is done.
+    Copy {
+        /// Container whose snapshot is copied (it may be deleted).
+        #[arg(long, value_name = "ID")]
+        from: String,
+        /// Snapshot name or alias to copy.
+        #[arg(long, value_name = "NAME")]
+        snapshot: String,
+        /// Id of the new container.
+        #[arg(long, value_name = "ID")]
+        container: String,
+        /// Project of the new container.
+        #[arg(long, value_name = "ID", default_value = "default")]
+        project: String,
+        /// Make an instant copy as a ZFS clone, which keeps the source snapshot until the copy
+        /// is deleted, instead of a full, independent copy.
+        #[arg(long)]
+        clone: bool,
+        /// Print the job id and return without waiting.
+        #[arg(long)]
+        no_wait: bool,
     },
 }
 
@@ -89,6 +124,18 @@ enum SnapshotCommand {
         #[arg(long, value_name = "DAYS", default_value_t = 0)]
         expiry: u32,
     },
+    /// Snapshot several containers at once, in one ZFS transaction.
+    CreateGroup {
+        /// A container to snapshot; repeat for each container.
+        #[arg(long = "container", value_name = "ID", required = true)]
+        containers: Vec<String>,
+        /// Alias of every snapshot of the group, at most 100 characters.
+        #[arg(long, value_name = "NAME", default_value = "")]
+        alias: String,
+        /// Days until the snapshots expire; 0 keeps them forever.
+        #[arg(long, value_name = "DAYS", default_value_t = 0)]
+        expiry: u32,
+    },
     /// List the snapshots of a container, oldest first.
     List {
         #[arg(long, value_name = "ID")]
@@ -96,8 +143,17 @@ enum SnapshotCommand {
     },
     /// Show one snapshot.
     Show(SnapshotTarget),
-    /// Restore a container to a snapshot.
-    Restore(SnapshotTarget),
+    /// Restore a container to any of its snapshots, keeping all others.
+    Restore {
+        #[command(flatten)]
+        target: SnapshotTarget,
+        /// Restore even while processes use the container's files.
+        #[arg(long)]
+        force: bool,
+        /// First snapshot the current state, with the alias before-restore.
+        #[arg(long)]
+        save_before: bool,
+    },
     /// Delete a snapshot.
     Delete(SnapshotTarget),
     /// Set or clear the alias of a snapshot.
@@ -143,6 +199,14 @@ async fn run(command: Command) -> Result<Success, Failure> {
     match command {
         Command::Containers(command) => run_container(&proxy, command).await,
         Command::Snapshots(command) => run_snapshot(&proxy, command).await,
+        Command::Jobs(JobCommand::Show { job }) => {
+            let info = call(proxy.get_job(job).await)?;
+            Ok(Success {
+                message: format!("job {job} {}", info.state),
+                data: output::job_json(&info),
+                text: output::job_text(&info),
+            })
+        }
     }
 }
 
@@ -175,6 +239,48 @@ async fn run_container(
                 text: String::new(),
             })
         }
+        ContainerCommand::Copy {
+            from,
+            snapshot,
+            container,
+            project,
+            clone,
+            no_wait,
+        } => {
+            let mut options = HashMap::new();
+            if clone {
+                options.insert("clone".to_string(), owned_bool(true));
+            }
+            let waiter = jobs::Waiter::subscribe(proxy)
+                .await
+                .map_err(Failure::from_error)?;
+            let job = call(
+                proxy
+                    .copy_container(&from, &snapshot, &container, &project, options)
+                    .await,
+            )?;
+            if no_wait {
+                return Ok(Success {
+                    message: format!("started copy job {job}"),
+                    data: json!({ "job": job }),
+                    text: format!("started copy job {job}\n"),
+                });
+            }
+            waiter.wait(proxy, job).await?;
+            let copied = call(proxy.list_containers().await)?
+                .into_iter()
+                .find(|c| c.id == container)
+                .ok_or_else(|| {
+                    Failure::from_error(Error::NotFound(format!(
+                        "copied container {container} not found"
+                    )))
+                })?;
+            Ok(Success {
+                message: format!("copied {from} snapshot {snapshot} into container {container}"),
+                data: json!(copied.to_json()),
+                text: output::container_table(std::slice::from_ref(&copied)),
+            })
+        }
     }
 }
 
@@ -194,6 +300,22 @@ async fn run_snapshot(
                 created,
             )
         }
+        SnapshotCommand::CreateGroup {
+            containers,
+            alias,
+            expiry,
+        } => {
+            let created = call(
+                proxy
+                    .create_snapshot_group(containers.clone(), &alias, expiry)
+                    .await,
+            )?;
+            return Ok(Success {
+                message: format!("created {} snapshots as one group", created.len()),
+                data: json!(created.iter().map(|s| s.to_json()).collect::<Vec<_>>()),
+                text: output::snapshot_table(&created),
+            });
+        }
         SnapshotCommand::List { container } => {
             let snapshots = call(proxy.list_snapshots(&container).await)?;
             return Ok(Success {
@@ -209,8 +331,14 @@ async fn run_snapshot(
                 found,
             )
         }
-        SnapshotCommand::Restore(target) => {
-            let options: HashMap<String, zbus::zvariant::OwnedValue> = HashMap::new();
+        SnapshotCommand::Restore {
+            target,
+            force,
+            save_before,
+        } => {
+            let mut options = HashMap::new();
+            options.insert("force".to_string(), owned_bool(force));
+            options.insert("save_before".to_string(), owned_bool(save_before));
             let restored = call(
                 proxy
                     .restore_snapshot(&target.container, &target.name, options)
@@ -265,6 +393,12 @@ async fn run_snapshot(
         data: json!(snapshot.to_json()),
         text: output::snapshot_table(std::slice::from_ref(&snapshot)),
     })
+}
+
+fn owned_bool(value: bool) -> zbus::zvariant::OwnedValue {
+    zbus::zvariant::Value::Bool(value)
+        .try_to_owned()
+        .expect("a boolean value has no file descriptor to duplicate")
 }
 
 /// Converts the result of a proxy call, turning D-Bus errors into typed failures.

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use hoody_snapd_contract::{ContainerInfo, Error, SnapshotInfo, BUS_NAME, ERROR_PREFIX};
+use hoody_snapd_contract::{ContainerInfo, Error, JobInfo, SnapshotInfo, BUS_NAME, ERROR_PREFIX};
 use serde_json::{json, Value};
 use unicode_width::UnicodeWidthStr;
 
@@ -51,6 +51,27 @@ impl Failure {
             error: format!("{ERROR_PREFIX}.{}", error.short_name()),
             message: error.message(),
         }
+    }
+
+    /// Builds the failure for an error that a job reported by name.
+    pub fn from_name(name: &str, message: &str) -> Failure {
+        let short = name
+            .strip_prefix(ERROR_PREFIX)
+            .and_then(|rest| rest.strip_prefix('.'))
+            .unwrap_or("");
+        let message = message.to_string();
+        let error = match short {
+            "NotFound" => Error::NotFound(message),
+            "InvalidArgument" => Error::InvalidArgument(message),
+            "AlreadyExists" => Error::AlreadyExists(message),
+            "Busy" => Error::Busy(message),
+            "NoSpace" => Error::NoSpace(message),
+            "ReadOnly" => Error::ReadOnly(message),
+            "AccessDenied" => Error::AccessDenied(message),
+            "ShuttingDown" => Error::ShuttingDown(message),
+            _ => Error::Failed(message),
+        };
+        Failure::from_error(error)
     }
 
     fn from_bus(error: &zbus::Error) -> Failure {
@@ -189,6 +210,11 @@ pub fn snapshot_table(snapshots: &[SnapshotInfo]) -> String {
                 human_size(s.size),
                 human_size(s.used),
                 if s.managed { "yes".into() } else { "no".into() },
+                if s.container_deleted {
+                    "deleted".into()
+                } else {
+                    "-".into()
+                },
             ]
         })
         .collect();
@@ -205,6 +231,37 @@ pub fn snapshot_table(snapshots: &[SnapshotInfo]) -> String {
         ],
         rows,
     )
+}
+
+/// Formats a job as JSON.
+pub fn job_json(job: &JobInfo) -> Value {
+    json!({
+        "id": job.id,
+        "kind": job.kind,
+        "state": job.state,
+        "done": job.done,
+        "total": job.total,
+        "container": job.container,
+        "error": job.error,
+        "message": job.message,
+    })
+}
+
+/// Formats a job as text.
+pub fn job_text(job: &JobInfo) -> String {
+    let mut text = format!(
+        "job {} ({} of container {}): {}, {} of {}\n",
+        job.id,
+        job.kind,
+        escape(&job.container),
+        job.state,
+        human_size(job.done),
+        human_size(job.total)
+    );
+    if let Some(message) = &job.message {
+        text.push_str(&format!("error: {}\n", escape(message)));
+    }
+    text
 }
 
 /// Formats containers as a table.

@@ -21,6 +21,8 @@ pub struct Config {
     #[serde(default)]
     pub snapshots: SnapshotConfig,
     #[serde(default)]
+    pub restore: RestoreConfig,
+    #[serde(default)]
     pub log: LogConfig,
 }
 
@@ -30,7 +32,10 @@ pub struct Config {
 pub struct ZfsConfig {
     /// Filesystem under which each container is a child filesystem.
     pub root: String,
-    /// Whether the daemon creates `root` (and its missing parents) at start.
+    /// Filesystem, never mounted, under which the daemon keeps superseded timelines, deleted
+    /// containers that still have snapshots, and datasets of operations in progress.
+    pub internal_root: String,
+    /// Whether the daemon creates `root` and `internal_root` (and missing parents) at start.
     pub create_root: bool,
 }
 
@@ -38,9 +43,24 @@ impl Default for ZfsConfig {
     fn default() -> Self {
         ZfsConfig {
             root: "tank/hoody/containers".into(),
+            internal_root: "tank/hoody/internal".into(),
             create_root: true,
         }
     }
+}
+
+/// The `[restore]` table.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RestoreConfig {
+    /// Command run before a restore, as program and arguments, without a shell. `{container}`,
+    /// `{dataset}` and `{mountpoint}` in an argument are replaced. Empty means none.
+    pub pre_hook: Vec<String>,
+    /// Command run after a restore, even a failed one, with the same replacements.
+    pub post_hook: Vec<String>,
+    /// Seconds a hook may run before it is killed and counted as failed; 0 means the default
+    /// of 60.
+    pub hook_timeout_seconds: u32,
 }
 
 /// The `[snapshots]` table.
@@ -125,7 +145,23 @@ impl Config {
     }
 
     fn check(&self) -> Result<(), String> {
-        check_root(&self.zfs.root)?;
+        check_root("zfs.root", &self.zfs.root)?;
+        check_root("zfs.internal_root", &self.zfs.internal_root)?;
+        check_roots_apart(&self.zfs.root, &self.zfs.internal_root)?;
+        for (key, hook) in [
+            ("restore.pre_hook", &self.restore.pre_hook),
+            ("restore.post_hook", &self.restore.post_hook),
+        ] {
+            if hook
+                .first()
+                .is_some_and(|program| !program.starts_with('/'))
+            {
+                return Err(format!(
+                    "{key} must start with an absolute program path, not \"{}\"",
+                    hook[0]
+                ));
+            }
+        }
         let days = self.snapshots.max_expiry_days;
         if days == 0 || days > MAX_EXPIRY_DAYS {
             return Err(format!(
@@ -142,21 +178,21 @@ impl Config {
     }
 }
 
-/// Checks the container root: a filesystem name of plain components, short enough to leave
+/// Checks a root filesystem setting: a filesystem name of plain components, short enough to leave
 /// room for container ids.
 ///
 /// Components follow `valid_char()` in OpenZFS `module/zcommon/zfs_namecheck.c`, without the
 /// space, which the daemon does not allow in its own names.
-fn check_root(root: &str) -> Result<(), String> {
+fn check_root(key: &str, root: &str) -> Result<(), String> {
     const MAX_ROOT_LEN: usize = 128;
     if root.is_empty() {
-        return Err(
-            "zfs.root is empty; set it to a filesystem such as tank/hoody/containers".into(),
-        );
+        return Err(format!(
+            "{key} is empty; set it to a filesystem such as tank/hoody/containers"
+        ));
     }
     if root.len() > MAX_ROOT_LEN {
         return Err(format!(
-            "zfs.root is {} bytes long; the maximum is {MAX_ROOT_LEN}, so that container ids fit in \
+            "{key} is {} bytes long; the maximum is {MAX_ROOT_LEN}, so that container ids fit in \
              ZFS's 255-byte names",
             root.len()
         ));
@@ -170,12 +206,31 @@ fn check_root(root: &str) -> Result<(), String> {
             && component != "..";
         if !valid {
             return Err(format!(
-                "zfs.root \"{}\" has an invalid component \"{}\"; components may contain only \
+                "{key} \"{}\" has an invalid component \"{}\"; components may contain only \
                  ASCII letters, digits, '-', '_', '.' and ':'",
                 root.escape_debug(),
                 component.escape_debug()
             ));
         }
+    }
+    Ok(())
+}
+
+/// Checks that the two roots are in the same pool, because ZFS renames only within a pool, and
+/// that neither contains the other, so timelines never show up as containers.
+fn check_roots_apart(root: &str, internal: &str) -> Result<(), String> {
+    let pool = |name: &str| name.split('/').next().unwrap_or("").to_string();
+    if pool(root) != pool(internal) {
+        return Err(format!(
+            "zfs.internal_root {internal} is not in the pool of zfs.root {root}; both must be in one pool"
+        ));
+    }
+    let inside =
+        |outer: &str, inner: &str| inner == outer || inner.starts_with(&format!("{outer}/"));
+    if inside(root, internal) || inside(internal, root) {
+        return Err(format!(
+            "zfs.root {root} and zfs.internal_root {internal} must not contain each other"
+        ));
     }
     Ok(())
 }
@@ -219,6 +274,19 @@ mod tests {
         assert!(Config::parse("[snapshots]\nmax_expiry_days = 0\n").is_err());
         assert!(Config::parse("[snapshots]\nmax_expiry_days = 36501\n").is_err());
         assert!(Config::parse("[snapshots]\nmax_expiry_days = 30\n").is_ok());
+    }
+
+    #[test]
+    fn internal_root_must_be_apart() {
+        assert!(Config::parse("[zfs]\nroot = \"tank/c\"\ninternal_root = \"tank/c/i\"\n").is_err());
+        assert!(Config::parse("[zfs]\nroot = \"tank/c\"\ninternal_root = \"other/i\"\n").is_err());
+        assert!(Config::parse("[zfs]\nroot = \"tank/c\"\ninternal_root = \"tank/i\"\n").is_ok());
+    }
+
+    #[test]
+    fn hook_needs_absolute_program() {
+        assert!(Config::parse("[restore]\npre_hook = [\"systemctl\", \"stop\"]\n").is_err());
+        assert!(Config::parse("[restore]\npre_hook = [\"/bin/true\"]\n").is_ok());
     }
 
     #[test]

@@ -1,10 +1,21 @@
 //! Containers: one ZFS filesystem each, below the configured root.
+//!
+//! Deleting a container that has snapshots keeps them: its filesystem moves below the internal
+//! root with the role `deleted`, is never mounted again, and is destroyed once its last
+//! snapshot is gone.
 
 use chrono::{DateTime, Utc};
 use hoody_snapd_contract::{ContainerInfo, Error};
 
-use crate::names::{self, encode_component};
-use crate::properties::{self, CONTAINER_ID, CREATED, MANAGED, MANAGED_VALUE, PROJECT_ID};
+use std::collections::HashSet;
+
+use crate::family::{self, Family};
+use crate::fault;
+use crate::journal::{self, Operation};
+use crate::names::{self, encode_component, InternalKind, Layout};
+use crate::properties::{
+    self, CONTAINER_ID, CREATED, MANAGED, MANAGED_VALUE, PROJECT_ID, ROLE, ROLE_DELETED, ROLE_LIVE,
+};
 use crate::zfs::{Dataset, ErrorKind, Zfs, ZfsError};
 
 /// Project id given to containers created without one.
@@ -27,8 +38,25 @@ pub fn bus_error(context: &str, error: &ZfsError) -> Error {
     }
 }
 
-/// Makes sure the container root exists, creating it and its missing parents when allowed.
-pub fn ensure_root(zfs: &Zfs, root: &str, create: bool) -> Result<(), String> {
+/// Makes sure both roots exist, creating them and their missing parents when allowed. The
+/// internal root gets `mountpoint=none` and `canmount=off`, so nothing below it is mounted.
+pub fn ensure_roots(zfs: &Zfs, layout: &Layout, create: bool) -> Result<(), String> {
+    ensure_root(zfs, &layout.root, create)?;
+    ensure_root(zfs, &layout.internal, create)?;
+    for (property, value) in [("mountpoint", "none"), ("canmount", "off")] {
+        zfs.set_property(&layout.internal, property, value)
+            .map_err(|error| {
+                format!(
+                    "cannot set {property}={value} on internal root {}: {error}",
+                    layout.internal
+                )
+            })?;
+    }
+    Ok(())
+}
+
+/// Makes sure a root filesystem exists, creating it and its missing parents when allowed.
+fn ensure_root(zfs: &Zfs, root: &str, create: bool) -> Result<(), String> {
     if zfs.exists(root) {
         return Ok(());
     }
@@ -59,35 +87,17 @@ pub fn ensure_root(zfs: &Zfs, root: &str, create: bool) -> Result<(), String> {
     Ok(())
 }
 
-/// Opens a container's filesystem and checks that the daemon made it for this id.
-pub fn open_container(zfs: &Zfs, root: &str, id: &str) -> Result<Dataset, Error> {
-    let dataset = names::container_dataset(root, id).map_err(|e| Error::InvalidArgument(e.0))?;
-    let not_found = || {
-        Error::NotFound(format!(
-            "container \"{}\" not found; list containers with `hoody-snap containers list`",
-            id.escape_debug()
-        ))
-    };
-    let found = match zfs.dataset(&dataset) {
-        Ok(found) => found,
-        Err(error) if error.kind == ErrorKind::NotFound => return Err(not_found()),
-        Err(error) => return Err(bus_error(&format!("cannot open container {id}"), &error)),
-    };
-    if found.user_properties.get(CONTAINER_ID).map(String::as_str) != Some(id) {
-        return Err(not_found());
-    }
-    Ok(found)
-}
-
 /// Creates a container and mounts it. Nothing is left behind when a step fails.
 pub fn create(
     zfs: &Zfs,
-    root: &str,
+    layout: &Layout,
     id: &str,
     project: &str,
     now: DateTime<Utc>,
 ) -> Result<ContainerInfo, Error> {
-    let dataset = names::container_dataset(root, id).map_err(|e| Error::InvalidArgument(e.0))?;
+    let dataset = layout
+        .container(id)
+        .map_err(|e| Error::InvalidArgument(e.0))?;
     let project = if project.is_empty() {
         DEFAULT_PROJECT
     } else {
@@ -101,6 +111,7 @@ pub fn create(
         (PROJECT_ID, project),
         (CREATED, created.as_str()),
         (MANAGED, MANAGED_VALUE),
+        (ROLE, ROLE_LIVE),
     ];
     zfs.create_filesystem(&dataset, &props).map_err(|error| {
         if error.kind == ErrorKind::AlreadyExists {
@@ -129,27 +140,31 @@ pub fn create(
     Ok(info(&found, 0))
 }
 
-/// Lists the containers below the root, skipping filesystems the daemon did not make.
-pub fn list(zfs: &Zfs, root: &str) -> Result<Vec<ContainerInfo>, Error> {
-    let children = zfs
-        .child_filesystems(root)
-        .map_err(|error| bus_error(&format!("cannot list containers under {root}"), &error))?;
+/// Lists the live containers below the root, skipping filesystems the daemon did not make.
+pub fn list(zfs: &Zfs, layout: &Layout) -> Result<Vec<ContainerInfo>, Error> {
+    let children = zfs.child_filesystems(&layout.root).map_err(|error| {
+        bus_error(
+            &format!("cannot list containers under {}", layout.root),
+            &error,
+        )
+    })?;
     let mut containers = Vec::with_capacity(children.len());
     for child in children {
         let Some(id) = child.user_properties.get(CONTAINER_ID) else {
             tracing::debug!(dataset = %child.name, "skipping filesystem without a container id");
             continue;
         };
-        let expected = format!("{root}/{}", encode_component(id));
-        if expected != child.name {
+        let expected = format!("{}/{}", layout.root, encode_component(id));
+        let role = child.user_properties.get(ROLE).map(String::as_str);
+        if expected != child.name || !matches!(role, None | Some(ROLE_LIVE)) {
             tracing::warn!(dataset = %child.name, container = %id,
-                "skipping filesystem whose container id does not match its name");
+                "skipping filesystem whose container id or role does not match");
             continue;
         }
-        let count = match zfs.snapshots(&child.name) {
-            Ok(snapshots) => snapshots.len(),
+        let count = match Family::load(zfs, layout, id) {
+            Ok(family) => family.snapshots().len(),
             Err(error) => {
-                tracing::warn!(dataset = %child.name, %error, "cannot count snapshots");
+                tracing::warn!(dataset = %child.name, error = %error.message(), "cannot count snapshots");
                 0
             }
         };
@@ -158,31 +173,103 @@ pub fn list(zfs: &Zfs, root: &str) -> Result<Vec<ContainerInfo>, Error> {
     Ok(containers)
 }
 
-/// Deletes a container that has no snapshots.
-pub fn delete(zfs: &Zfs, root: &str, id: &str) -> Result<(), Error> {
-    let found = open_container(zfs, root, id)?;
-    let snapshots = zfs
-        .snapshots(&found.name)
-        .map_err(|error| bus_error(&format!("cannot list snapshots of container {id}"), &error))?;
-    if !snapshots.is_empty() {
-        return Err(Error::HasSnapshots(format!(
-            "container \"{}\" has {} snapshots; delete them first, because keeping the snapshots \
-             of a deleted container is not supported yet",
-            id.escape_debug(),
-            snapshots.len()
-        )));
+/// Deletes a container. Its snapshots stay: a container with snapshots moves below the
+/// internal root instead of being destroyed.
+pub fn delete(zfs: &Zfs, layout: &Layout, id: &str, now: DateTime<Utc>) -> Result<(), Error> {
+    let family = Family::load(zfs, layout, id)?;
+    let live = family.require_live()?.clone();
+    let name = live.dataset.name.clone();
+
+    if live.snapshots.is_empty() {
+        // Two steps without a journal entry: a crash between them leaves the container
+        // unmounted, and the next start mounts it again (see `mount_all`).
+        zfs.unmount(&name)
+            .map_err(|error| bus_error(&format!("cannot unmount container {id}"), &error))?;
+        fault::point("delete-empty:after-unmount");
+        zfs.destroy(&name).map_err(|error| {
+            remount(zfs, &name);
+            bus_error(&format!("cannot delete container {id}"), &error)
+        })?;
+        family::collect_garbage(zfs, layout, &HashSet::new());
+        return Ok(());
     }
-    zfs.unmount(&found.name)
-        .map_err(|error| bus_error(&format!("cannot unmount container {id}"), &error))?;
-    zfs.destroy(&found.name).map_err(|error| {
-        if let Err(mount_error) = zfs.mount(&found.name) {
-            tracing::error!(dataset = %found.name, %mount_error, "cannot remount container after failed delete");
-        }
-        bus_error(&format!("cannot delete container {id}"), &error)
-    })
+
+    let deleted = layout.internal_dataset(id, InternalKind::Deleted, now);
+    let operation = Operation::DeleteContainer {
+        live: name.clone(),
+        deleted: deleted.clone(),
+    };
+    journal::begin(zfs, layout, id, &operation)?;
+    fault::point("delete:after-intent");
+    let moved = zfs.unmount(&name).and_then(|()| {
+        fault::point("delete:after-unmount");
+        zfs.rename(&name, &deleted)
+    });
+    if let Err(error) = moved {
+        remount(zfs, &name);
+        journal::finish(zfs, layout, id);
+        return Err(bus_error(&format!("cannot delete container {id}"), &error));
+    }
+    fault::point("delete:after-rename");
+    finish_delete(zfs, layout, id, &deleted)
 }
 
-fn info(dataset: &Dataset, snapshot_count: usize) -> ContainerInfo {
+fn finish_delete(zfs: &Zfs, layout: &Layout, id: &str, deleted: &str) -> Result<(), Error> {
+    zfs.set_property(deleted, ROLE, ROLE_DELETED)
+        .map_err(|error| bus_error(&format!("cannot mark container {id} deleted"), &error))?;
+    journal::finish(zfs, layout, id);
+    family::collect_garbage(zfs, layout, &HashSet::new());
+    Ok(())
+}
+
+fn remount(zfs: &Zfs, name: &str) {
+    if let Err(error) = zfs.mount(name) {
+        tracing::error!(dataset = name, %error, "cannot remount container after failed delete");
+    }
+}
+
+/// Completes or undoes a container delete found in the journal at start: completed when the
+/// filesystem was already moved, undone (mounted again) otherwise.
+pub fn recover_delete(zfs: &Zfs, layout: &Layout, id: &str, operation: &Operation) {
+    let Operation::DeleteContainer { live, deleted } = operation else {
+        return;
+    };
+    if zfs.exists(deleted) {
+        match finish_delete(zfs, layout, id, deleted) {
+            Ok(()) => tracing::info!(container = id, "completed an unfinished container delete"),
+            Err(error) => tracing::error!(container = id, error = %error.message(),
+                "cannot complete an unfinished container delete"),
+        }
+    } else {
+        remount(zfs, live);
+        journal::finish(zfs, layout, id);
+        tracing::info!(container = id, "undid an unfinished container delete");
+    }
+}
+
+/// Mounts every live container that is not mounted, for example after a crash between a
+/// clone and its mount.
+pub fn mount_all(zfs: &Zfs, layout: &Layout) {
+    let Ok(children) = zfs.child_filesystems(&layout.root) else {
+        return;
+    };
+    for child in children {
+        let role = child.user_properties.get(ROLE).map(String::as_str);
+        let ours = child.user_properties.contains_key(CONTAINER_ID)
+            && matches!(role, None | Some(ROLE_LIVE));
+        if ours && child.mountpoint.is_none() {
+            match zfs.mount(&child.name) {
+                Ok(()) => tracing::info!(dataset = %child.name, "mounted container"),
+                Err(error) => {
+                    tracing::warn!(dataset = %child.name, %error, "cannot mount container")
+                }
+            }
+        }
+    }
+}
+
+/// Builds the record that callers see from a container's filesystem.
+pub fn info(dataset: &Dataset, snapshot_count: usize) -> ContainerInfo {
     let props = &dataset.user_properties;
     let created_at = props
         .get(CREATED)

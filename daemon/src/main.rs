@@ -1,11 +1,18 @@
 //! hoody-snapd: a system daemon that owns the ZFS snapshots of containers and serves them on
 //! the D-Bus system bus as `icu.hoody.Snapd1`.
 
+mod busy;
 mod config;
 mod containers;
+mod copy;
+mod family;
+mod fault;
+mod journal;
 mod logging;
 mod names;
 mod properties;
+mod recovery;
+mod restore;
 mod service;
 mod snapshots;
 mod zfs;
@@ -107,11 +114,16 @@ async fn serve(config: Config) -> Result<(), String> {
     let (userland, kernel) = zfs.versions();
     tracing::info!(version = env!("CARGO_PKG_VERSION"), zfs_userland = %userland, zfs_kernel = %kernel,
         root = %config.zfs.root, "starting hoody-snapd");
-    containers::ensure_root(&zfs, &config.zfs.root, config.zfs.create_root)?;
+    let layout = names::Layout {
+        root: config.zfs.root.clone(),
+        internal: config.zfs.internal_root.clone(),
+    };
+    containers::ensure_roots(&zfs, &layout, config.zfs.create_root)?;
+    recovery::recover(&zfs, &layout, chrono::Utc::now());
 
     let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])
         .map_err(|error| format!("cannot install signal handlers: {error}"))?;
-    let service = Service::new(zfs, config, Arc::new(chrono::Utc::now));
+    let service = Service::new(zfs, config, layout, Arc::new(chrono::Utc::now));
     let connection = zbus::connection::Builder::system()
         .and_then(|builder| builder.serve_at(OBJECT_PATH, Manager::new(service.clone())))
         .and_then(|builder| builder.name(BUS_NAME))
@@ -121,6 +133,9 @@ async fn serve(config: Config) -> Result<(), String> {
         .map_err(|error| {
             format!("cannot connect to the system bus as {BUS_NAME}: {error}; is another hoody-snapd running, and is the D-Bus policy installed?")
         })?;
+    let emitter = zbus::object_server::SignalEmitter::new(&connection, OBJECT_PATH)
+        .map_err(|error| format!("cannot create the signal emitter: {error}"))?;
+    service.set_emitter(emitter.into_owned());
     tracing::info!(
         bus_name = BUS_NAME,
         object_path = OBJECT_PATH,

@@ -89,20 +89,71 @@ pub fn encode_component(id: &str) -> String {
     encoded
 }
 
-/// Returns the dataset name of a container, after checking that the id is valid and that every
-/// snapshot name of the dataset fits within the ZFS name limit.
-pub fn container_dataset(root: &str, id: &str) -> Result<String, InvalidName> {
-    check_id("container", id)?;
-    let dataset = format!("{root}/{}", encode_component(id));
-    let longest = dataset.len() + SNAPSHOT_SUFFIX_LEN;
-    if longest > MAX_NAME_LEN {
-        return Err(InvalidName(format!(
-            "container id \"{}\" is too long: its snapshot names would be {longest} bytes \
-             ({dataset}@snap-YYYYMMDD-HHMMSS-NNN), and ZFS allows {MAX_NAME_LEN}; use a shorter id",
-            shown(id)
-        )));
+/// Kind of a dataset that the daemon keeps below the internal root.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InternalKind {
+    /// A superseded timeline of a restored container.
+    Timeline,
+    /// A deleted container that still has snapshots.
+    Deleted,
+    /// The dataset of an operation in progress.
+    Work,
+}
+
+impl InternalKind {
+    fn letter(self) -> char {
+        match self {
+            InternalKind::Timeline => 't',
+            InternalKind::Deleted => 'd',
+            InternalKind::Work => 'w',
+        }
     }
-    Ok(dataset)
+}
+
+/// Length of the suffix of an internal dataset name: `.`, a kind letter and 13 digits of
+/// milliseconds since the epoch (enough until the year 2286).
+const INTERNAL_SUFFIX_LEN: usize = ".t0000000000000".len();
+
+/// Where containers and the daemon's internal datasets live.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// Parent of the container filesystems.
+    pub root: String,
+    /// Parent, never mounted, of timelines, deleted containers and work datasets.
+    pub internal: String,
+}
+
+impl Layout {
+    /// Returns the dataset name of a container, after checking that the id is valid and that
+    /// every snapshot name the daemon may give it, here or below the internal root, fits within
+    /// the ZFS name limit.
+    pub fn container(&self, id: &str) -> Result<String, InvalidName> {
+        check_id("container", id)?;
+        let component = encode_component(id);
+        let dataset = format!("{}/{component}", self.root);
+        let longest = (dataset.len() + SNAPSHOT_SUFFIX_LEN).max(
+            self.internal.len() + 1 + component.len() + INTERNAL_SUFFIX_LEN + SNAPSHOT_SUFFIX_LEN,
+        );
+        if longest > MAX_NAME_LEN {
+            return Err(InvalidName(format!(
+                "container id \"{}\" is too long: the names of its snapshots would be up to \
+                 {longest} bytes, and ZFS allows {MAX_NAME_LEN}; use a shorter id",
+                shown(id)
+            )));
+        }
+        Ok(dataset)
+    }
+
+    /// Returns the name of a new internal dataset of a container, made unique by the time.
+    pub fn internal_dataset(&self, id: &str, kind: InternalKind, time: DateTime<Utc>) -> String {
+        format!(
+            "{}/{}.{}{:013}",
+            self.internal,
+            encode_component(id),
+            kind.letter(),
+            time.timestamp_millis().max(0)
+        )
+    }
 }
 
 /// Checks an alias. An empty alias means "no alias" and is valid.
@@ -280,18 +331,42 @@ mod tests {
         assert_ne!(encode_component("é"), encode_component("e"));
     }
 
+    fn layout() -> Layout {
+        Layout {
+            root: ROOT.into(),
+            internal: "tank/hoody/internal".into(),
+        }
+    }
+
     #[test]
     fn dataset_name_too_long_is_rejected() {
-        let error = container_dataset(ROOT, &"é".repeat(60)).unwrap_err();
+        let error = layout().container(&"é".repeat(60)).unwrap_err();
         assert!(error.0.contains("too long"), "{}", error.0);
     }
 
     #[test]
     fn dataset_name_at_limit_is_accepted() {
-        let room = MAX_NAME_LEN - ROOT.len() - 1 - SNAPSHOT_SUFFIX_LEN;
+        let layout = layout();
+        let room =
+            MAX_NAME_LEN - layout.internal.len() - 1 - INTERNAL_SUFFIX_LEN - SNAPSHOT_SUFFIX_LEN;
         let id = "a".repeat(room.min(MAX_ID_CHARS));
-        let dataset = container_dataset(ROOT, &id).unwrap();
+        let dataset = layout.container(&id).unwrap();
         assert!(dataset.len() + SNAPSHOT_SUFFIX_LEN <= MAX_NAME_LEN);
+        let time = Utc.with_ymd_and_hms(2286, 1, 1, 0, 0, 0).unwrap();
+        let internal = layout.internal_dataset(&id, InternalKind::Timeline, time);
+        assert!(
+            internal.len() + SNAPSHOT_SUFFIX_LEN <= MAX_NAME_LEN,
+            "{internal}"
+        );
+    }
+
+    #[test]
+    fn internal_names_carry_kind_and_time() {
+        let time = Utc.with_ymd_and_hms(2026, 12, 4, 0, 30, 0).unwrap();
+        assert_eq!(
+            layout().internal_dataset("café", InternalKind::Deleted, time),
+            "tank/hoody/internal/caf:c3:a9.d1796344200000"
+        );
     }
 
     #[test]

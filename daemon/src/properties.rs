@@ -21,6 +21,20 @@ pub const EXPIRES: &str = "icu.hoody:expires";
 /// Time of the last restore from a snapshot.
 pub const LAST_USED: &str = "icu.hoody:last-used";
 
+/// Role of a dataset of a container: `live`, `timeline`, `deleted` or `work`. Absent on a live
+/// container made before roles existed.
+pub const ROLE: &str = "icu.hoody:role";
+/// Group id shared by snapshots made together by one group request.
+pub const GROUP: &str = "icu.hoody:group";
+/// Prefix of the journal entries on the internal root, one per container with an operation in
+/// progress: `icu.hoody:op:<escaped container id>`.
+pub const OPERATION_PREFIX: &str = "icu.hoody:op:";
+
+pub const ROLE_LIVE: &str = "live";
+pub const ROLE_TIMELINE: &str = "timeline";
+pub const ROLE_DELETED: &str = "deleted";
+pub const ROLE_WORK: &str = "work";
+
 /// Value of [`MANAGED`].
 pub const MANAGED_VALUE: &str = "true";
 

@@ -1,22 +1,34 @@
 //! The daemon's implementation of the D-Bus [`Backend`]: access checks, per-container locks,
-//! the shutdown gate, and the hand-off of blocking ZFS calls to tokio's blocking pool.
+//! the shutdown gate, background jobs, and the hand-off of blocking ZFS calls to tokio's
+//! blocking pool.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use hoody_snapd_contract::{Backend, Caller, ContainerInfo, Error, SnapshotInfo};
-use tokio::sync::{OwnedMutexGuard, RwLock};
-use zbus::zvariant::OwnedValue;
+use hoody_snapd_contract::{
+    Backend, Caller, ContainerInfo, Error, JobInfo, Manager, SnapshotInfo, JOB_FAILED, JOB_RUNNING,
+    JOB_SUCCEEDED,
+};
+use tokio::sync::{OwnedMutexGuard, OwnedRwLockReadGuard, RwLock};
+use zbus::object_server::SignalEmitter;
+use zbus::zvariant::{OwnedValue, Value};
 
 use crate::config::Config;
+use crate::copy::{CopyRequest, Progress};
+use crate::names::{shown, Layout};
+use crate::restore::RestoreRequest;
 use crate::snapshots::CreateRequest;
 use crate::zfs::Zfs;
-use crate::{containers, snapshots};
+use crate::{containers, copy, restore, snapshots};
 
 /// The time source of the daemon. Tests of expiry replace it to move time forward.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// How often a running job reports its progress.
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Shared state behind every method call.
 #[derive(Clone)]
@@ -27,46 +39,89 @@ pub struct Service {
 struct Inner {
     zfs: Zfs,
     config: Config,
+    layout: Layout,
     clock: Clock,
     /// One lock per container id, so operations on one container run one at a time.
     container_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// Held shared by every operation and exclusively by shutdown; `true` once shutdown began.
-    gate: RwLock<bool>,
+    /// Held shared by every operation and job and exclusively by shutdown; `true` once
+    /// shutdown began.
+    gate: Arc<RwLock<bool>>,
+    /// Emits signals from background jobs; set once the bus connection exists.
+    emitter: OnceLock<SignalEmitter<'static>>,
+    jobs: Mutex<HashMap<u32, Arc<Job>>>,
+    next_job: AtomicU32,
+}
+
+/// A background job and its progress.
+struct Job {
+    info: Mutex<JobInfo>,
+    progress: Progress,
+}
+
+/// Whether an operation changes containers, and so must hold their locks.
+enum Access {
+    Read,
+    Change(Vec<String>),
 }
 
 impl Service {
-    pub fn new(zfs: Zfs, config: Config, clock: Clock) -> Service {
+    pub fn new(zfs: Zfs, config: Config, layout: Layout, clock: Clock) -> Service {
         Service {
             inner: Arc::new(Inner {
                 zfs,
                 config,
+                layout,
                 clock,
                 container_locks: Mutex::new(HashMap::new()),
-                gate: RwLock::new(false),
+                gate: Arc::new(RwLock::new(false)),
+                emitter: OnceLock::new(),
+                jobs: Mutex::new(HashMap::new()),
+                next_job: AtomicU32::new(1),
             }),
         }
     }
 
-    /// Stops accepting operations and waits until the running ones have finished.
+    /// Gives the service the connection's emitter for signals of background jobs.
+    pub fn set_emitter(&self, emitter: SignalEmitter<'static>) {
+        let _ = self.inner.emitter.set(emitter);
+    }
+
+    /// Stops accepting operations and waits until the running ones and the jobs have finished.
     pub async fn shut_down(&self) {
         let mut closed = self.inner.gate.write().await;
         *closed = true;
     }
 
-    async fn lock_container(&self, id: &str) -> OwnedMutexGuard<()> {
-        let lock = {
-            let mut locks = self
-                .inner
-                .container_locks
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            locks.entry(id.to_string()).or_default().clone()
-        };
-        lock.lock_owned().await
+    async fn enter(&self) -> Result<OwnedRwLockReadGuard<bool>, Error> {
+        let gate = Arc::clone(&self.inner.gate).read_owned().await;
+        if *gate {
+            return Err(Error::ShuttingDown(
+                "hoody-snapd is shutting down; retry when it is running again".into(),
+            ));
+        }
+        Ok(gate)
     }
 
-    /// Runs one operation: the shutdown gate, the container's lock when the operation changes
-    /// it, and the blocking ZFS work on tokio's blocking pool, with a log record of the outcome.
+    /// Locks containers in sorted order, so two requests for the same set never deadlock.
+    async fn lock_containers(&self, ids: &[String]) -> Vec<OwnedMutexGuard<()>> {
+        let sorted: BTreeSet<&String> = ids.iter().collect();
+        let mut guards = Vec::with_capacity(sorted.len());
+        for id in sorted {
+            let lock = {
+                let mut locks = self
+                    .inner
+                    .container_locks
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                locks.entry(id.clone()).or_default().clone()
+            };
+            guards.push(lock.lock_owned().await);
+        }
+        guards
+    }
+
+    /// Runs one operation: the shutdown gate, the locks of the containers it changes, and the
+    /// blocking ZFS work on tokio's blocking pool, with a log record of the outcome.
     async fn run<T, F>(
         &self,
         operation: &'static str,
@@ -78,15 +133,10 @@ impl Service {
         T: Send + 'static,
         F: FnOnce(&Inner) -> Result<T, Error> + Send + 'static,
     {
-        let gate = self.inner.gate.read().await;
-        if *gate {
-            return Err(Error::ShuttingDown(
-                "hoody-snapd is shutting down; retry when it is running again".into(),
-            ));
-        }
-        let _lock = match access {
-            Access::Change => Some(self.lock_container(container).await),
-            Access::Read => None,
+        let gate = self.enter().await?;
+        let _locks = match &access {
+            Access::Change(ids) => self.lock_containers(ids).await,
+            Access::Read => Vec::new(),
         };
 
         let started = Instant::now();
@@ -98,18 +148,7 @@ impl Service {
                     "{operation} failed internally: {panic}"
                 )))
             });
-        let duration_ms = started.elapsed().as_millis() as u64;
-        let container = crate::names::shown(container);
-        match &result {
-            Ok(_) => tracing::debug!(operation, container, duration_ms, "operation finished"),
-            Err(Error::Failed(message)) => {
-                tracing::warn!(operation, container, duration_ms, error = %message, "operation failed")
-            }
-            Err(error) => {
-                tracing::info!(operation, container, duration_ms, error = error.short_name(),
-                message = %error.message(), "operation rejected")
-            }
-        }
+        log_outcome(operation, container, started, &result);
         drop(gate);
         result
     }
@@ -117,13 +156,215 @@ impl Service {
     fn now(&self) -> DateTime<Utc> {
         (self.inner.clock)()
     }
+
+    fn emitter(&self) -> Option<&SignalEmitter<'static>> {
+        self.inner.emitter.get()
+    }
+
+    /// Starts a copy job and returns its id at once.
+    async fn start_copy(&self, request: OwnedCopyRequest) -> Result<u32, Error> {
+        let gate = self.enter().await?;
+        let (inner, check) = (Arc::clone(&self.inner), request.clone());
+        tokio::task::spawn_blocking(move || {
+            copy::prepare(&inner.zfs, &inner.layout, &check.borrow()).map(|_| ())
+        })
+        .await
+        .unwrap_or_else(|panic| {
+            Err(Error::Failed(format!(
+                "copy check failed internally: {panic}"
+            )))
+        })?;
+
+        let id = self.inner.next_job.fetch_add(1, Ordering::Relaxed);
+        let job = Arc::new(Job {
+            info: Mutex::new(JobInfo {
+                id,
+                kind: "copy".into(),
+                state: JOB_RUNNING.into(),
+                container: request.container.clone(),
+                ..JobInfo::default()
+            }),
+            progress: Progress::default(),
+        });
+        self.inner
+            .jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, Arc::clone(&job));
+        tracing::info!(job = id, container = %request.container, source = %request.source,
+            snapshot = %request.snapshot, clone = request.clone, "copy started");
+
+        let service = self.clone();
+        tokio::spawn(async move { service.run_copy(gate, id, job, request).await });
+        Ok(id)
+    }
+
+    async fn run_copy(
+        &self,
+        gate: OwnedRwLockReadGuard<bool>,
+        id: u32,
+        job: Arc<Job>,
+        request: OwnedCopyRequest,
+    ) {
+        let locks = self
+            .lock_containers(&[request.source.clone(), request.container.clone()])
+            .await;
+        let started = Instant::now();
+        let (inner, work_job, work_request) =
+            (Arc::clone(&self.inner), Arc::clone(&job), request.clone());
+        let mut task = tokio::task::spawn_blocking(move || {
+            copy::copy(
+                &inner.zfs,
+                &inner.layout,
+                &work_request.borrow(),
+                &work_job.progress,
+            )
+        });
+
+        let mut ticker = tokio::time::interval(PROGRESS_INTERVAL);
+        let result = loop {
+            tokio::select! {
+                result = &mut task => {
+                    break result.unwrap_or_else(|panic| Err(Error::Failed(format!("copy failed internally: {panic}"))));
+                }
+                _ = ticker.tick() => self.report_progress(id, &job).await,
+            }
+        };
+        drop(locks);
+        log_outcome("CopyContainer", &request.container, started, &result);
+        self.report_progress(id, &job).await;
+        self.finish_job(id, &job, &request.container, result).await;
+        drop(gate);
+    }
+
+    async fn report_progress(&self, id: u32, job: &Job) {
+        let done = job.progress.done.load(Ordering::Relaxed);
+        let total = job.progress.total.load(Ordering::Relaxed);
+        {
+            let mut info = job.info.lock().unwrap_or_else(|p| p.into_inner());
+            info.done = done;
+            info.total = total;
+        }
+        if let Some(emitter) = self.emitter() {
+            emit(
+                "JobProgress",
+                Manager::<Service>::job_progress(emitter, id, done, total).await,
+            );
+        }
+    }
+
+    async fn finish_job(
+        &self,
+        id: u32,
+        job: &Job,
+        container: &str,
+        result: Result<ContainerInfo, Error>,
+    ) {
+        let (success, error, message) = match &result {
+            Ok(_) => (true, String::new(), String::new()),
+            Err(error) => (
+                false,
+                format!(
+                    "{}.{}",
+                    hoody_snapd_contract::ERROR_PREFIX,
+                    error.short_name()
+                ),
+                error.message(),
+            ),
+        };
+        {
+            let mut info = job.info.lock().unwrap_or_else(|p| p.into_inner());
+            info.state = if success { JOB_SUCCEEDED } else { JOB_FAILED }.into();
+            info.error = (!success).then(|| error.clone());
+            info.message = (!success).then(|| message.clone());
+        }
+        let Some(emitter) = self.emitter() else {
+            return;
+        };
+        if let Ok(created) = &result {
+            emit(
+                "ContainerCreated",
+                Manager::<Service>::container_created(emitter, &created.id, &created.project).await,
+            );
+        }
+        emit(
+            "JobFinished",
+            Manager::<Service>::job_finished(emitter, id, success, container, &error, &message)
+                .await,
+        );
+    }
 }
 
-/// Whether an operation changes a container, and so must hold its lock.
-#[derive(Clone, Copy)]
-enum Access {
-    Read,
-    Change,
+/// A copy request with owned strings, for background jobs.
+#[derive(Clone)]
+struct OwnedCopyRequest {
+    source: String,
+    snapshot: String,
+    container: String,
+    project: String,
+    clone: bool,
+    now: DateTime<Utc>,
+}
+
+impl OwnedCopyRequest {
+    fn borrow(&self) -> CopyRequest<'_> {
+        CopyRequest {
+            source_container: &self.source,
+            snapshot: &self.snapshot,
+            container: &self.container,
+            project: &self.project,
+            clone: self.clone,
+            now: self.now,
+        }
+    }
+}
+
+fn emit(signal: &str, result: zbus::Result<()>) {
+    if let Err(error) = result {
+        tracing::warn!(signal, %error, "failed to emit signal");
+    }
+}
+
+fn log_outcome<T>(operation: &str, container: &str, started: Instant, result: &Result<T, Error>) {
+    let duration_ms = started.elapsed().as_millis() as u64;
+    let container = shown(container);
+    match result {
+        Ok(_) => tracing::debug!(operation, container, duration_ms, "operation finished"),
+        Err(Error::Failed(message)) => {
+            tracing::warn!(operation, container, duration_ms, error = %message, "operation failed")
+        }
+        Err(error) => tracing::info!(operation, container, duration_ms, error = error.short_name(),
+            message = %error.message(), "operation rejected"),
+    }
+}
+
+/// Reads the boolean options of a method; any other key, or a value of another type, is
+/// rejected.
+fn bool_options<const N: usize>(
+    method: &str,
+    options: &HashMap<String, OwnedValue>,
+    known: [&str; N],
+) -> Result<[bool; N], Error> {
+    let mut values = [false; N];
+    for (key, value) in options {
+        let Some(index) = known.iter().position(|name| name == key) else {
+            return Err(Error::InvalidArgument(format!(
+                "unknown {method} option \"{}\"; the options are {}",
+                shown(key),
+                known.join(", ")
+            )));
+        };
+        values[index] = match &**value {
+            Value::Bool(flag) => *flag,
+            other => {
+                return Err(Error::InvalidArgument(format!(
+                    "{method} option {key} must be a boolean (b), not {}",
+                    other.value_signature()
+                )))
+            }
+        };
+    }
+    Ok(values)
 }
 
 /// Rejects callers other than root for a method that changes state.
@@ -141,6 +382,10 @@ fn require_root(caller: &Caller, method: &str) -> Result<(), Error> {
     )))
 }
 
+fn change(id: &str) -> Access {
+    Access::Change(vec![id.to_string()])
+}
+
 impl Backend for Service {
     async fn create_container(
         &self,
@@ -151,9 +396,12 @@ impl Backend for Service {
         require_root(caller, "CreateContainer")?;
         let (id, project, now) = (container.to_string(), project.to_string(), self.now());
         let created = self
-            .run("CreateContainer", container, Access::Change, move |inner| {
-                containers::create(&inner.zfs, &inner.config.zfs.root, &id, &project, now)
-            })
+            .run(
+                "CreateContainer",
+                container,
+                change(container),
+                move |inner| containers::create(&inner.zfs, &inner.layout, &id, &project, now),
+            )
             .await?;
         tracing::info!(container = %created.id, project = %created.project, dataset = %created.dataset,
             "container created");
@@ -162,17 +410,20 @@ impl Backend for Service {
 
     async fn list_containers(&self, _caller: &Caller) -> Result<Vec<ContainerInfo>, Error> {
         self.run("ListContainers", "", Access::Read, |inner| {
-            containers::list(&inner.zfs, &inner.config.zfs.root)
+            containers::list(&inner.zfs, &inner.layout)
         })
         .await
     }
 
     async fn delete_container(&self, caller: &Caller, container: &str) -> Result<(), Error> {
         require_root(caller, "DeleteContainer")?;
-        let id = container.to_string();
-        self.run("DeleteContainer", container, Access::Change, move |inner| {
-            containers::delete(&inner.zfs, &inner.config.zfs.root, &id)
-        })
+        let (id, now) = (container.to_string(), self.now());
+        self.run(
+            "DeleteContainer",
+            container,
+            change(container),
+            move |inner| containers::delete(&inner.zfs, &inner.layout, &id, now),
+        )
         .await?;
         tracing::info!(container, "container deleted");
         Ok(())
@@ -186,22 +437,41 @@ impl Backend for Service {
         expiry_days: u32,
     ) -> Result<SnapshotInfo, Error> {
         require_root(caller, "CreateSnapshot")?;
-        let (id, alias, now) = (container.to_string(), alias.to_string(), self.now());
-        let created = self
-            .run("CreateSnapshot", container, Access::Change, move |inner| {
-                let request = CreateRequest {
-                    container: &id,
-                    alias: &alias,
-                    expiry_days,
-                    max_expiry_days: inner.config.snapshots.max_expiry_days,
-                    now,
-                };
-                snapshots::create(&inner.zfs, &inner.config.zfs.root, &request)
-            })
+        let mut created = self
+            .create_snapshots(
+                "CreateSnapshot",
+                vec![container.to_string()],
+                alias,
+                expiry_days,
+                None,
+            )
             .await?;
-        tracing::info!(container, snapshot = %created.name, alias = created.alias.as_deref().unwrap_or(""),
-            expires_at = created.expires_at.as_deref().unwrap_or("never"), "snapshot created");
-        Ok(created)
+        Ok(created.remove(0))
+    }
+
+    async fn create_snapshot_group(
+        &self,
+        caller: &Caller,
+        containers: &[String],
+        alias: &str,
+        expiry_days: u32,
+    ) -> Result<Vec<SnapshotInfo>, Error> {
+        require_root(caller, "CreateSnapshotGroup")?;
+        if containers.is_empty() {
+            return Err(Error::InvalidArgument(
+                "the group names no container; name at least one".into(),
+            ));
+        }
+        let now = self.now();
+        let group = format!("{:x}-{:x}", now.timestamp_millis(), std::process::id());
+        self.create_snapshots(
+            "CreateSnapshotGroup",
+            containers.to_vec(),
+            alias,
+            expiry_days,
+            Some(group),
+        )
+        .await
     }
 
     async fn list_snapshots(
@@ -211,7 +481,7 @@ impl Backend for Service {
     ) -> Result<Vec<SnapshotInfo>, Error> {
         let id = container.to_string();
         self.run("ListSnapshots", container, Access::Read, move |inner| {
-            snapshots::list(&inner.zfs, &inner.config.zfs.root, &id)
+            snapshots::list(&inner.zfs, &inner.layout, &id)
         })
         .await
     }
@@ -224,7 +494,7 @@ impl Backend for Service {
     ) -> Result<SnapshotInfo, Error> {
         let (id, reference) = (container.to_string(), snapshot.to_string());
         self.run("GetSnapshot", container, Access::Read, move |inner| {
-            snapshots::get(&inner.zfs, &inner.config.zfs.root, &id, &reference)
+            snapshots::get(&inner.zfs, &inner.layout, &id, &reference)
         })
         .await
     }
@@ -237,20 +507,36 @@ impl Backend for Service {
         options: &HashMap<String, OwnedValue>,
     ) -> Result<SnapshotInfo, Error> {
         require_root(caller, "RestoreSnapshot")?;
-        if let Some(key) = options.keys().next() {
-            return Err(Error::InvalidArgument(format!(
-                "unknown restore option \"{}\"; this version accepts no options, pass an empty dictionary",
-                crate::names::shown(key)
-            )));
-        }
+        let [force, save_before] =
+            bool_options("RestoreSnapshot", options, ["force", "save_before"])?;
         let (id, reference, now) = (container.to_string(), snapshot.to_string(), self.now());
         let restored = self
-            .run("RestoreSnapshot", container, Access::Change, move |inner| {
-                snapshots::restore(&inner.zfs, &inner.config.zfs.root, &id, &reference, now)
-            })
+            .run(
+                "RestoreSnapshot",
+                container,
+                change(container),
+                move |inner| {
+                    let request = RestoreRequest {
+                        container: &id,
+                        reference: &reference,
+                        force,
+                        save_before,
+                        max_expiry_days: inner.config.snapshots.max_expiry_days,
+                        now,
+                    };
+                    restore::restore(&inner.zfs, &inner.layout, &inner.config.restore, &request)
+                },
+            )
             .await?;
-        tracing::info!(container, snapshot = %restored.name, "container restored");
-        Ok(restored)
+        if let (Some(saved), Some(emitter)) = (&restored.saved, self.emitter()) {
+            let alias = saved.alias.as_deref().unwrap_or("");
+            emit(
+                "SnapshotCreated",
+                Manager::<Service>::snapshot_created(emitter, container, &saved.name, alias).await,
+            );
+        }
+        tracing::info!(container, snapshot = %restored.snapshot.name, force, save_before, "container restored");
+        Ok(restored.snapshot)
     }
 
     async fn delete_snapshot(
@@ -262,9 +548,12 @@ impl Backend for Service {
         require_root(caller, "DeleteSnapshot")?;
         let (id, reference) = (container.to_string(), snapshot.to_string());
         let deleted = self
-            .run("DeleteSnapshot", container, Access::Change, move |inner| {
-                snapshots::delete(&inner.zfs, &inner.config.zfs.root, &id, &reference)
-            })
+            .run(
+                "DeleteSnapshot",
+                container,
+                change(container),
+                move |inner| snapshots::delete(&inner.zfs, &inner.layout, &id, &reference),
+            )
             .await?;
         tracing::info!(container, snapshot = %deleted.name, reason = "user", "snapshot deleted");
         Ok(deleted)
@@ -284,8 +573,8 @@ impl Backend for Service {
             alias.to_string(),
         );
         let changed = self
-            .run("SetAlias", container, Access::Change, move |inner| {
-                snapshots::set_alias(&inner.zfs, &inner.config.zfs.root, &id, &reference, &alias)
+            .run("SetAlias", container, change(container), move |inner| {
+                snapshots::set_alias(&inner.zfs, &inner.layout, &id, &reference, &alias)
             })
             .await?;
         tracing::info!(container, snapshot = %changed.name, alias = changed.alias.as_deref().unwrap_or(""),
@@ -293,7 +582,75 @@ impl Backend for Service {
         Ok(changed)
     }
 
+    async fn copy_container(
+        &self,
+        caller: &Caller,
+        source: &str,
+        snapshot: &str,
+        container: &str,
+        project: &str,
+        options: &HashMap<String, OwnedValue>,
+    ) -> Result<u32, Error> {
+        require_root(caller, "CopyContainer")?;
+        let [clone] = bool_options("CopyContainer", options, ["clone"])?;
+        self.start_copy(OwnedCopyRequest {
+            source: source.to_string(),
+            snapshot: snapshot.to_string(),
+            container: container.to_string(),
+            project: project.to_string(),
+            clone,
+            now: self.now(),
+        })
+        .await
+    }
+
+    async fn get_job(&self, _caller: &Caller, job: u32) -> Result<JobInfo, Error> {
+        let jobs = self.inner.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        let found = jobs.get(&job).ok_or_else(|| {
+            Error::NotFound(format!(
+                "job {job} not found; job ids are valid until the daemon restarts"
+            ))
+        })?;
+        let info = found.info.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        Ok(info)
+    }
+
     fn version(&self) -> String {
         env!("CARGO_PKG_VERSION").to_string()
+    }
+}
+
+impl Service {
+    async fn create_snapshots(
+        &self,
+        method: &'static str,
+        containers: Vec<String>,
+        alias: &str,
+        expiry_days: u32,
+        group: Option<String>,
+    ) -> Result<Vec<SnapshotInfo>, Error> {
+        let (alias, now) = (alias.to_string(), self.now());
+        let label = containers.join(",");
+        let ids = containers.clone();
+        let created = self
+            .run(method, &label, Access::Change(ids), move |inner| {
+                let request = CreateRequest {
+                    containers: &containers,
+                    alias: &alias,
+                    expiry_days,
+                    max_expiry_days: inner.config.snapshots.max_expiry_days,
+                    now,
+                    group: group.as_deref(),
+                };
+                snapshots::create(&inner.zfs, &inner.layout, &request)
+            })
+            .await?;
+        for snapshot in &created {
+            tracing::info!(container = %snapshot.container, snapshot = %snapshot.name,
+                alias = snapshot.alias.as_deref().unwrap_or(""),
+                expires_at = snapshot.expires_at.as_deref().unwrap_or("never"),
+                group = snapshot.group.as_deref().unwrap_or(""), "snapshot created");
+        }
+        Ok(created)
     }
 }

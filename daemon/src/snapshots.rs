@@ -1,38 +1,62 @@
-//! Snapshots of containers: create, list, restore, delete and alias.
+//! Snapshots of containers: create (alone or as a group), list, show, delete and alias.
 //!
-//! Each function runs blocking ZFS calls and expects the caller to hold the container's lock,
-//! so that two requests never pick the same snapshot name or alias.
+//! Each function runs blocking ZFS calls and expects the caller to hold the lock of every
+//! container it changes, so that two requests never pick the same snapshot name or alias.
+//! Names and aliases are unique across a container's whole family, timelines included.
 
 use chrono::{DateTime, Duration, Utc};
 use hoody_snapd_contract::{Error, SnapshotInfo};
 
-use crate::containers::{bus_error, open_container};
-use crate::names::{self, MAX_SNAPSHOTS_PER_SECOND};
-use crate::properties::{self, ALIAS, CREATED, EXPIRES, LAST_USED, MANAGED, MANAGED_VALUE};
+use std::collections::HashSet;
+
+use crate::containers::bus_error;
+use crate::family::{self, Family};
+use crate::names::{self, Layout, MAX_SNAPSHOTS_PER_SECOND};
+use crate::properties::{self, ALIAS, CREATED, EXPIRES, GROUP, LAST_USED, MANAGED, MANAGED_VALUE};
 use crate::zfs::{Dataset, ErrorKind, Zfs};
 
 /// How often a create retries with the next name after ZFS reports that the name was taken
 /// (by a snapshot made outside the daemon in the same second).
 const NAME_RETRIES: u32 = 5;
 
-/// A request to create one snapshot.
+/// A request to create snapshots of one or more containers, in one transaction.
 pub struct CreateRequest<'a> {
-    pub container: &'a str,
+    pub containers: &'a [String],
     pub alias: &'a str,
     pub expiry_days: u32,
     pub max_expiry_days: u32,
     pub now: DateTime<Utc>,
+    /// Group id written on every snapshot, for requests that name several containers.
+    pub group: Option<&'a str>,
 }
 
-/// Creates a snapshot with its alias, expiry and marker set in the same transaction.
-pub fn create(zfs: &Zfs, root: &str, request: &CreateRequest<'_>) -> Result<SnapshotInfo, Error> {
+/// Creates one snapshot of each named container, atomically in one `lzc_snapshot` call, with
+/// alias, expiry, marker and group set in the same transaction. Returns them in request order.
+pub fn create(
+    zfs: &Zfs,
+    layout: &Layout,
+    request: &CreateRequest<'_>,
+) -> Result<Vec<SnapshotInfo>, Error> {
     names::check_alias(request.alias).map_err(|e| Error::InvalidArgument(e.0))?;
     names::check_expiry_days(request.expiry_days, request.max_expiry_days)
         .map_err(|e| Error::InvalidArgument(e.0))?;
-    let container = open_container(zfs, root, request.container)?;
-    let existing = read_snapshots(zfs, &container, request.container)?;
-    if !request.alias.is_empty() {
-        check_alias_free(&existing, request.container, request.alias, None)?;
+    let unique: HashSet<&String> = request.containers.iter().collect();
+    if unique.len() != request.containers.len() {
+        return Err(Error::InvalidArgument(
+            "a container is named twice in the request; name each container once".into(),
+        ));
+    }
+
+    let mut targets = Vec::with_capacity(request.containers.len());
+    for id in request.containers {
+        let family = Family::load(zfs, layout, id)?;
+        let live = family.require_live()?.dataset.name.clone();
+        let existing = family.snapshots();
+        if !request.alias.is_empty() {
+            check_alias_free(&existing, id, request.alias, None)?;
+        }
+        let sequence = first_free_sequence(&existing, request.now)?;
+        targets.push((id.as_str(), live, sequence));
     }
 
     let created = properties::format_time(request.now);
@@ -46,109 +70,126 @@ pub fn create(zfs: &Zfs, root: &str, request: &CreateRequest<'_>) -> Result<Snap
     if let Some(expires) = &expires {
         props.push((EXPIRES, expires.as_str()));
     }
+    if let Some(group) = request.group {
+        props.push((GROUP, group));
+    }
 
-    let mut sequence = first_free_sequence(&existing, request.now)?;
     for _ in 0..NAME_RETRIES {
-        let name = names::snapshot_name(request.now, sequence);
-        let full = format!("{}@{name}", container.name);
-        match zfs.snapshot(std::slice::from_ref(&full), &props) {
+        let full: Vec<String> = targets
+            .iter()
+            .map(|(_, live, sequence)| {
+                format!("{live}@{}", names::snapshot_name(request.now, *sequence))
+            })
+            .collect();
+        match zfs.snapshot(&full, &props) {
             Ok(()) => {
-                let made = zfs.dataset(&full).map_err(|error| {
-                    bus_error(&format!("cannot read new snapshot {full}"), &error)
-                })?;
-                return Ok(info(request.container, &made));
+                return targets
+                    .iter()
+                    .zip(&full)
+                    .map(|((id, _, _), name)| {
+                        let made = zfs.dataset(name).map_err(|error| {
+                            bus_error(&format!("cannot read new snapshot {name}"), &error)
+                        })?;
+                        Ok(info(id, &made, false))
+                    })
+                    .collect();
             }
             Err(batch) if batch.error.kind == ErrorKind::AlreadyExists => {
-                tracing::debug!(snapshot = %full, "snapshot name taken, trying the next one");
-                sequence += 1;
+                // A snapshot made outside the daemon took a name in this second; the batch made
+                // nothing, so the taken names move on and the batch is tried again.
+                let taken: HashSet<&str> =
+                    batch.failed.iter().map(|(name, _)| name.as_str()).collect();
+                for ((_, _, sequence), name) in targets.iter_mut().zip(&full) {
+                    if taken.is_empty() || taken.contains(name.as_str()) {
+                        *sequence += 1;
+                    }
+                }
+                tracing::debug!(snapshots = %full.join(" "), "snapshot name taken, trying the next one");
             }
             Err(batch) => {
-                let context = format!("cannot snapshot container {}", request.container);
+                let named: Vec<String> = batch
+                    .failed
+                    .iter()
+                    .map(|(name, error)| format!("{name}: {error}"))
+                    .collect();
+                let context = if named.is_empty() {
+                    format!("cannot snapshot {}", request.containers.join(", "))
+                } else {
+                    format!(
+                        "cannot snapshot {} ({})",
+                        request.containers.join(", "),
+                        named.join("; ")
+                    )
+                };
                 return Err(bus_error(&context, &batch.error));
             }
         }
     }
     Err(Error::Busy(format!(
-        "cannot find a free snapshot name for container {} after {NAME_RETRIES} tries; retry",
-        request.container
+        "cannot find free snapshot names for {} after {NAME_RETRIES} tries; retry",
+        request.containers.join(", ")
     )))
 }
 
-/// Lists the snapshots of a container, oldest first.
-pub fn list(zfs: &Zfs, root: &str, container_id: &str) -> Result<Vec<SnapshotInfo>, Error> {
-    let container = open_container(zfs, root, container_id)?;
-    let snapshots = read_snapshots(zfs, &container, container_id)?;
-    Ok(snapshots.iter().map(|s| info(container_id, s)).collect())
+/// Lists the snapshots of a container's family, oldest first.
+pub fn list(zfs: &Zfs, layout: &Layout, container_id: &str) -> Result<Vec<SnapshotInfo>, Error> {
+    let family = Family::load(zfs, layout, container_id)?;
+    let deleted = family.live.is_none();
+    Ok(family
+        .snapshots()
+        .into_iter()
+        .map(|s| info(container_id, s, deleted))
+        .collect())
 }
 
 /// Returns one snapshot, named by its name or its alias.
 pub fn get(
     zfs: &Zfs,
-    root: &str,
+    layout: &Layout,
     container_id: &str,
     reference: &str,
 ) -> Result<SnapshotInfo, Error> {
-    let (_, snapshots) = open_with_snapshots(zfs, root, container_id, reference)?;
-    let found = resolve(&snapshots, container_id, reference)?;
-    Ok(info(container_id, found))
-}
-
-/// Restores a container to its newest snapshot and records the time of use.
-pub fn restore(
-    zfs: &Zfs,
-    root: &str,
-    container_id: &str,
-    reference: &str,
-    now: DateTime<Utc>,
-) -> Result<SnapshotInfo, Error> {
-    let (container, snapshots) = open_with_snapshots(zfs, root, container_id, reference)?;
-    let target = resolve(&snapshots, container_id, reference)?;
-    let newest = snapshots
-        .last()
-        .expect("resolve found a snapshot, so the list is not empty");
-    if newest.name != target.name {
-        let newer = snapshots
-            .iter()
-            .filter(|s| s.createtxg > target.createtxg)
-            .count();
-        return Err(Error::NotLatest(format!(
-            "snapshot {} is not the newest snapshot of container {container_id} (the newest is {}); \
-             a rollback would destroy the {newer} newer snapshots, so this version restores only \
-             the newest snapshot",
-            short_name(&target.name),
-            short_name(&newest.name)
-        )));
-    }
-
-    zfs.rollback_to(&container.name, &target.name)
-        .map_err(|error| bus_error(&format!("cannot restore container {container_id}"), &error))?;
-    let used = properties::format_time(now);
-    if let Err(error) = zfs.set_user_property(&target.name, LAST_USED, &used) {
-        tracing::warn!(snapshot = %target.name, %error, "restored, but cannot record last use");
-    }
-
-    let restored = zfs
-        .dataset(&target.name)
-        .map_err(|error| bus_error(&format!("cannot read snapshot {}", target.name), &error))?;
-    Ok(info(container_id, &restored))
+    names::check_snapshot_reference(reference).map_err(|e| Error::InvalidArgument(e.0))?;
+    let family = Family::load(zfs, layout, container_id)?;
+    let found = family.resolve(reference)?;
+    Ok(info(container_id, found, family.live.is_none()))
 }
 
 /// Deletes a snapshot, named by its name or its alias.
+///
+/// A snapshot that clones depend on (a copied container, or a timeline restored from it) is
+/// marked for deferred destruction: it disappears from listings at once, and ZFS destroys it
+/// when its last clone is gone, so the dependent datasets are never touched. A held snapshot is
+/// not deleted.
 pub fn delete(
     zfs: &Zfs,
-    root: &str,
+    layout: &Layout,
     container_id: &str,
     reference: &str,
 ) -> Result<SnapshotInfo, Error> {
-    let (_, snapshots) = open_with_snapshots(zfs, root, container_id, reference)?;
-    let target = resolve(&snapshots, container_id, reference)?;
-    let deleted = info(container_id, target);
-    if let Err(batch) = zfs.destroy_snapshots(std::slice::from_ref(&target.name)) {
+    names::check_snapshot_reference(reference).map_err(|e| Error::InvalidArgument(e.0))?;
+    let family = Family::load(zfs, layout, container_id)?;
+    let target = family.resolve(reference)?;
+    let deleted = info(container_id, target, family.live.is_none());
+    let context = format!(
+        "cannot delete snapshot {} of container {container_id}",
+        deleted.name
+    );
+    if target.holds > 0 {
+        return Err(Error::Busy(format!(
+            "{context}: it has {} holds (see `zfs holds {}`); release them first",
+            target.holds, target.name
+        )));
+    }
+
+    let names = std::slice::from_ref(&target.name);
+    let result = if target.clones > 0 {
+        zfs.destroy_snapshots_deferred(names)
+    } else {
+        zfs.destroy_snapshots(names)
+    };
+    if let Err(batch) = result {
         let error = batch.failed.first().map(|(_, e)| e).unwrap_or(&batch.error);
-        let context = format!(
-            "cannot delete snapshot {} of container {container_id}",
-            deleted.name
-        );
         return Err(match error.kind {
             ErrorKind::Busy => Error::Busy(format!(
                 "{context}: it is held (see `zfs holds {}`) or has dependent clones",
@@ -157,63 +198,53 @@ pub fn delete(
             _ => bus_error(&context, error),
         });
     }
+    if target.clones > 0 {
+        tracing::info!(snapshot = %target.name, clones = target.clones,
+            "snapshot has clones; marked for deferred destruction");
+    }
+    family::consolidate(zfs, layout, container_id);
+    family::collect_garbage(zfs, layout, &HashSet::new());
     Ok(deleted)
 }
 
 /// Sets or clears (with an empty alias) the alias of a snapshot.
 pub fn set_alias(
     zfs: &Zfs,
-    root: &str,
+    layout: &Layout,
     container_id: &str,
     reference: &str,
     alias: &str,
 ) -> Result<SnapshotInfo, Error> {
     names::check_alias(alias).map_err(|e| Error::InvalidArgument(e.0))?;
-    let (_, snapshots) = open_with_snapshots(zfs, root, container_id, reference)?;
-    let target = resolve(&snapshots, container_id, reference)?;
+    names::check_snapshot_reference(reference).map_err(|e| Error::InvalidArgument(e.0))?;
+    let family = Family::load(zfs, layout, container_id)?;
+    let target = family.resolve(reference)?;
     let context = format!("cannot change the alias of snapshot {}", target.name);
     if alias.is_empty() {
         zfs.clear_user_property(&target.name, ALIAS)
             .map_err(|error| bus_error(&context, &error))?;
     } else {
-        check_alias_free(&snapshots, container_id, alias, Some(&target.name))?;
-        zfs.set_user_property(&target.name, ALIAS, alias)
+        check_alias_free(&family.snapshots(), container_id, alias, Some(&target.name))?;
+        zfs.set_property(&target.name, ALIAS, alias)
             .map_err(|error| bus_error(&context, &error))?;
     }
     let changed = zfs
         .dataset(&target.name)
         .map_err(|error| bus_error(&context, &error))?;
-    Ok(info(container_id, &changed))
+    Ok(info(container_id, &changed, family.live.is_none()))
 }
 
-fn open_with_snapshots(
-    zfs: &Zfs,
-    root: &str,
-    container_id: &str,
-    reference: &str,
-) -> Result<(Dataset, Vec<Dataset>), Error> {
-    names::check_snapshot_reference(reference).map_err(|e| Error::InvalidArgument(e.0))?;
-    let container = open_container(zfs, root, container_id)?;
-    let snapshots = read_snapshots(zfs, &container, container_id)?;
-    Ok((container, snapshots))
-}
-
-fn read_snapshots(
-    zfs: &Zfs,
-    container: &Dataset,
-    container_id: &str,
-) -> Result<Vec<Dataset>, Error> {
-    zfs.snapshots(&container.name).map_err(|error| {
-        bus_error(
-            &format!("cannot list snapshots of container {container_id}"),
-            &error,
-        )
-    })
+/// Records the time of use on a snapshot; a failure is logged, because the operation that used
+/// the snapshot already succeeded.
+pub fn record_use(zfs: &Zfs, snapshot: &str, now: DateTime<Utc>) {
+    if let Err(error) = zfs.set_property(snapshot, LAST_USED, &properties::format_time(now)) {
+        tracing::warn!(snapshot, %error, "cannot record the last use of the snapshot");
+    }
 }
 
 /// Finds a snapshot by exact name first, then by alias.
-fn resolve<'a>(
-    snapshots: &'a [Dataset],
+pub fn resolve<'a>(
+    snapshots: &[&'a Dataset],
     container_id: &str,
     reference: &str,
 ) -> Result<&'a Dataset, Error> {
@@ -222,6 +253,7 @@ fn resolve<'a>(
     }
     let matches: Vec<&Dataset> = snapshots
         .iter()
+        .copied()
         .filter(|s| s.user_properties.get(ALIAS).map(String::as_str) == Some(reference))
         .collect();
     match matches.as_slice() {
@@ -241,7 +273,7 @@ fn resolve<'a>(
 }
 
 fn check_alias_free(
-    snapshots: &[Dataset],
+    snapshots: &[&Dataset],
     container_id: &str,
     alias: &str,
     except: Option<&str>,
@@ -262,7 +294,7 @@ fn check_alias_free(
 }
 
 /// Picks the first sequence number whose name in the second of `now` is not taken yet.
-fn first_free_sequence(existing: &[Dataset], now: DateTime<Utc>) -> Result<u32, Error> {
+fn first_free_sequence(existing: &[&Dataset], now: DateTime<Utc>) -> Result<u32, Error> {
     let base = names::snapshot_name(now, 0);
     let used = existing
         .iter()
@@ -285,7 +317,7 @@ pub fn short_name(full: &str) -> &str {
 }
 
 /// Builds the record that callers see from a snapshot's properties.
-pub fn info(container_id: &str, snapshot: &Dataset) -> SnapshotInfo {
+pub fn info(container_id: &str, snapshot: &Dataset, container_deleted: bool) -> SnapshotInfo {
     let props = &snapshot.user_properties;
     let created_at = props
         .get(CREATED)
@@ -308,6 +340,8 @@ pub fn info(container_id: &str, snapshot: &Dataset) -> SnapshotInfo {
         size: snapshot.referenced,
         used: snapshot.used,
         managed: props.get(MANAGED).map(String::as_str) == Some(MANAGED_VALUE),
+        group: props.get(GROUP).cloned(),
+        container_deleted,
     }
 }
 
@@ -333,14 +367,16 @@ mod tests {
     #[test]
     fn resolve_prefers_exact_name() {
         let snapshots = [snapshot("a", 1, None), snapshot("b", 2, Some("a"))];
-        assert_eq!(resolve(&snapshots, "c1", "a").unwrap().name, "tank/c/c1@a");
+        let refs: Vec<&Dataset> = snapshots.iter().collect();
+        assert_eq!(resolve(&refs, "c1", "a").unwrap().name, "tank/c/c1@a");
     }
 
     #[test]
     fn resolve_finds_alias() {
         let snapshots = [snapshot("snap-1", 1, Some("before"))];
+        let refs: Vec<&Dataset> = snapshots.iter().collect();
         assert_eq!(
-            resolve(&snapshots, "c1", "before").unwrap().name,
+            resolve(&refs, "c1", "before").unwrap().name,
             "tank/c/c1@snap-1"
         );
     }
@@ -348,8 +384,9 @@ mod tests {
     #[test]
     fn resolve_reports_duplicate_alias() {
         let snapshots = [snapshot("s1", 1, Some("x")), snapshot("s2", 2, Some("x"))];
+        let refs: Vec<&Dataset> = snapshots.iter().collect();
         assert!(matches!(
-            resolve(&snapshots, "c1", "x"),
+            resolve(&refs, "c1", "x"),
             Err(Error::Ambiguous(_))
         ));
     }
@@ -367,15 +404,16 @@ mod tests {
             snapshot("snap-20261204-003000-001", 2, None),
             snapshot("snap-20261204-002959", 3, None),
         ];
-        assert_eq!(first_free_sequence(&existing, now).unwrap(), 2);
-        assert_eq!(first_free_sequence(&existing[2..], now).unwrap(), 0);
+        let refs: Vec<&Dataset> = existing.iter().collect();
+        assert_eq!(first_free_sequence(&refs, now).unwrap(), 2);
+        assert_eq!(first_free_sequence(&refs[2..], now).unwrap(), 0);
     }
 
     #[test]
     fn info_of_foreign_snapshot_is_unmanaged() {
         let mut manual = snapshot("manual", 1, None);
         manual.creation = 1_796_000_000;
-        let shown = info("c1", &manual);
+        let shown = info("c1", &manual, false);
         assert!(!shown.managed);
         assert_eq!(shown.name, "manual");
         assert_eq!(shown.expires_at, None);
@@ -386,6 +424,6 @@ mod tests {
     fn info_ignores_garbage_expiry() {
         let mut odd = snapshot("odd", 1, None);
         odd.user_properties.insert(EXPIRES.into(), "abc".into());
-        assert_eq!(info("c1", &odd).expires_at, None);
+        assert_eq!(info("c1", &odd, false).expires_at, None);
     }
 }

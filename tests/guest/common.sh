@@ -5,6 +5,8 @@ POOL=tank
 POOL_FILE=/tmp/hoody-pool.img
 MOUNT_ROOT=/tmp/hoody-mnt
 CONTAINER_ROOT=$POOL/hoody/containers
+INTERNAL_ROOT=$POOL/hoody/internal
+HOOK_DIR=/tmp/hoody-hooks
 CONFIG=/tmp/hoody-snapd/config.toml
 
 guest_log() { printf 'guest: %s\n' "$*" >&2; }
@@ -28,10 +30,15 @@ start_bus() {
 }
 
 write_config() {
-    mkdir -p "$(dirname "$CONFIG")"
+    mkdir -p "$(dirname "$CONFIG")" "$HOOK_DIR"
     cat >"$CONFIG" <<CONF
 [zfs]
 root = "$CONTAINER_ROOT"
+internal_root = "$INTERNAL_ROOT"
+
+[restore]
+pre_hook = ["/usr/bin/touch", "$HOOK_DIR/pre-{container}"]
+post_hook = ["/usr/bin/touch", "$HOOK_DIR/post-{container}"]
 
 [log]
 level = "info"

@@ -41,14 +41,20 @@ show_shell "echo 'version 3, broken' > $files/app.conf"
 show hoody-snap snapshots restore --container web-1 --name with-ai-changes
 show cat "$files/app.conf"
 show hoody-snap snapshots restore --container web-1 --name before-ai-changes
+show cat "$files/app.conf"
+show hoody-snap snapshots list --container web-1
+show hoody-snap snapshots restore --container web-1 --name with-ai-changes
+show cat "$files/app.conf"
+show hoody-snap containers copy --from web-1 --snapshot before-ai-changes --container web-2
 show hoody-snap snapshots alias --container web-1 --name with-ai-changes --alias agent-result
 show hoody-snap --json snapshots show --container web-1 --name agent-result
 show hoody-snap snapshots delete --container web-1 --name agent-result
 show hoody-snap snapshots restore --container web-1 --name before-ai-changes
 show cat "$files/app.conf"
 show hoody-snap containers list
+show hoody-snap containers delete --container web-2
 show hoody-snap containers create --container 'bad/id'
 show runuser -u nobody -- hoody-snap snapshots create --container web-1
-show zfs list -t all -o name,used,refer,icu.hoody:alias,icu.hoody:expires -r tank/hoody/containers
+show zfs list -t all -o name,used,refer,icu.hoody:role,icu.hoody:alias -r tank/hoody
 echo
 echo "demo finished; the daemon log is in $results/daemon.log"

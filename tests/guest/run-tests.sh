@@ -22,6 +22,8 @@ set +e
 export HOODY_TEST_VM=1
 export HOODY_POOL=$POOL
 export HOODY_CONTAINER_ROOT=$CONTAINER_ROOT
+export HOODY_INTERNAL_ROOT=$INTERNAL_ROOT
+export HOODY_HOOK_DIR=$HOOK_DIR
 export HOODY_SNAP_BIN=$BIN_DIR/hoody-snap
 export HOODY_SNAPD_BIN=$BIN_DIR/hoody-snapd
 export HOODY_CONFIG=$CONFIG
@@ -34,7 +36,10 @@ binaries_failed=0
 for binary in "${tests[@]}"; do
     name=$(basename "$binary")
     guest_log "running $name"
-    "$binary" --test-threads=2 2>&1 | tee "$results/$name.log"
+    threads=2
+    # Tests that restart the shared daemon run one at a time.
+    case "$name" in lifecycle-* | crash_recovery-*) threads=1 ;; esac
+    "$binary" --test-threads="$threads" 2>&1 | tee "$results/$name.log"
     status=${PIPESTATUS[0]}
     line=$(grep -E '^test result:' "$results/$name.log" | tail -n 1)
     p=$(sed -nE 's/.* ([0-9]+) passed.*/\1/p' <<<"$line")

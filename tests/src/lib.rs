@@ -29,6 +29,208 @@ pub fn container_root() -> String {
     env("HOODY_CONTAINER_ROOT")
 }
 
+/// Filesystem under which the daemon keeps timelines, deleted containers and work datasets.
+pub fn internal_root() -> String {
+    env("HOODY_INTERNAL_ROOT")
+}
+
+/// Folder where the restore hooks of the test configuration touch `pre-<id>` and `post-<id>`.
+pub fn hook_dir() -> PathBuf {
+    PathBuf::from(env("HOODY_HOOK_DIR"))
+}
+
+/// Lists the datasets below the internal root that carry a container id, as
+/// (name, role, mounted) by `zfs list`.
+pub fn internal_datasets(container: &str) -> Vec<(String, String, String)> {
+    let listing = zfs(&[
+        "list",
+        "-H",
+        "-d",
+        "1",
+        "-t",
+        "filesystem",
+        "-o",
+        "name,icu.hoody:container-id,icu.hoody:role,mounted",
+        &internal_root(),
+    ]);
+    listing
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split('\t').collect();
+            (fields.len() == 4 && fields[1] == container).then(|| {
+                (
+                    fields[0].to_string(),
+                    fields[2].to_string(),
+                    fields[3].to_string(),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Returns the snapshot names (after the `@`) of a container's live dataset and of its
+/// datasets below the internal root, sorted by `createtxg`, by `zfs list`. Snapshots marked for
+/// deferred destruction are left out, as the daemon hides them.
+pub fn family_snapshot_names(container: &str) -> Vec<String> {
+    let mut datasets: Vec<String> = internal_datasets(container)
+        .into_iter()
+        .map(|(name, _, _)| name)
+        .collect();
+    datasets.extend(dataset_of(container));
+    let mut all: Vec<(u64, String)> = Vec::new();
+    for dataset in datasets {
+        let listing = zfs(&[
+            "list",
+            "-H",
+            "-p",
+            "-t",
+            "snapshot",
+            "-d",
+            "1",
+            "-o",
+            "name,createtxg,defer_destroy",
+            &dataset,
+        ]);
+        for line in listing.lines() {
+            let fields: Vec<&str> = line.split('\t').collect();
+            if fields.len() == 3 && fields[2] != "on" {
+                let name = fields[0]
+                    .split_once('@')
+                    .map(|(_, s)| s.to_string())
+                    .unwrap_or_default();
+                all.push((fields[1].parse().unwrap_or(0), name));
+            }
+        }
+    }
+    all.sort();
+    all.into_iter().map(|(_, name)| name).collect()
+}
+
+/// Finds the full name of a container's snapshot, wherever in its family it is, by `zfs list`.
+pub fn find_snapshot(container: &str, name: &str) -> Option<String> {
+    let mut datasets: Vec<String> = internal_datasets(container)
+        .into_iter()
+        .map(|(name, _, _)| name)
+        .collect();
+    datasets.extend(dataset_of(container));
+    datasets
+        .into_iter()
+        .map(|dataset| format!("{dataset}@{name}"))
+        .find(|full| zfs_exists(full))
+}
+
+/// Lists every dataset and snapshot of the pool that has an operation's work role, or is a
+/// partial receive; a crash must never leave one visible after recovery.
+pub fn half_made_datasets() -> Vec<String> {
+    zfs(&[
+        "list",
+        "-H",
+        "-r",
+        "-t",
+        "all",
+        "-o",
+        "name,icu.hoody:role",
+        &env("HOODY_POOL"),
+    ])
+    .lines()
+    .filter(|line| line.ends_with("\twork") || line.contains('%'))
+    .map(str::to_string)
+    .collect()
+}
+
+/// Lists the journal entries left on the internal root, by `zfs get`.
+pub fn journal_entries() -> Vec<String> {
+    zfs(&[
+        "get",
+        "-H",
+        "-o",
+        "property,source",
+        "all",
+        &internal_root(),
+    ])
+    .lines()
+    .filter(|line| line.starts_with("icu.hoody:op:") && line.ends_with("\tlocal"))
+    .map(str::to_string)
+    .collect()
+}
+
+const PID_FILE: &str = "/tmp/hoody-snapd.pid";
+
+fn bus_name_owned() -> bool {
+    busctl_as(None, &["status", "icu.hoody.Snapd1"])
+        .status
+        .success()
+}
+
+fn process_alive(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !stat.contains(") Z "))
+}
+
+/// Waits until `condition` holds, or panics after `timeout`.
+pub fn wait_until(what: &str, timeout: std::time::Duration, condition: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !condition() {
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting until {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Returns the pid of the running daemon, from the pid file.
+pub fn daemon_pid() -> String {
+    std::fs::read_to_string(PID_FILE)
+        .expect("no daemon pid file")
+        .trim()
+        .to_string()
+}
+
+/// Stops the running daemon with SIGTERM and waits until it has exited.
+pub fn stop_daemon() {
+    let pid = daemon_pid();
+    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(status.success(), "cannot signal hoody-snapd {pid}");
+    wait_for_exit(&pid);
+}
+
+/// Waits until the daemon process `pid` is gone and its bus name released.
+pub fn wait_for_exit(pid: &str) {
+    let timeout = std::time::Duration::from_secs(120);
+    wait_until("the daemon exits", timeout, || !process_alive(pid));
+    wait_until("the bus name is released", timeout, || !bus_name_owned());
+}
+
+/// Starts the daemon with the test configuration, optionally with a fault point armed, and
+/// waits until it owns its bus name. The daemon outlives the test process on purpose, so it is
+/// never waited for here.
+#[allow(clippy::zombie_processes)]
+pub fn start_daemon(fault: Option<&str>) {
+    let log = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(env("HOODY_DAEMON_LOG"))
+        .unwrap();
+    let mut command = Command::new(env("HOODY_SNAPD_BIN"));
+    command
+        .args(["--config", &env("HOODY_CONFIG")])
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log);
+    if let Some(point) = fault {
+        command.env("HOODY_SNAPD_FAULT", point);
+    } else {
+        command.env_remove("HOODY_SNAPD_FAULT");
+    }
+    let child = command.spawn().expect("cannot start hoody-snapd");
+    std::fs::write(PID_FILE, child.id().to_string()).unwrap();
+    wait_until(
+        "the daemon owns its bus name",
+        std::time::Duration::from_secs(120),
+        bus_name_owned,
+    );
+}
+
 /// Returns an id that no other test uses: the prefix, the process id and a counter.
 pub fn unique_id(prefix: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);

@@ -73,21 +73,38 @@ fn delete_empty_container_destroys_dataset() {
 }
 
 #[test]
-fn delete_container_with_snapshots_is_rejected() {
+fn delete_container_keeps_snapshots() {
     let id = unique_id("keeps");
     let dataset = create_container(&id);
     let snapshot = create_snapshot(&id, "kept", 0);
-    let result = client(&["--json", "containers", "delete", "--container", &id]);
-
-    assert_eq!(result.code, 5, "{}", result.stdout);
-    assert_eq!(
-        result.json()["error"],
-        "icu.hoody.Snapd1.Error.HasSnapshots"
-    );
-    assert!(zfs_exists(&dataset));
     let name = snapshot["name"].as_str().unwrap();
-    assert!(zfs_exists(&format!("{dataset}@{name}")));
-    assert_eq!(zfs_get("mounted", &dataset), "yes");
+    client_ok(&["containers", "delete", "--container", &id]);
+
+    assert!(!zfs_exists(&dataset), "zfs list still shows {dataset}");
+    let kept = internal_datasets(&id);
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(kept[0].1, "deleted");
+    assert_eq!(kept[0].2, "no", "a deleted container is mounted");
+    let full = format!("{}@{name}", kept[0].0);
+    assert_eq!(zfs_get("icu.hoody:alias", &full), "kept");
+
+    let listed = client_ok(&["snapshots", "list", "--container", &id]);
+    assert_eq!(listed["data"][0]["name"], name);
+    assert_eq!(listed["data"][0]["container_deleted"], true);
+    let containers = client_ok(&["containers", "list"]);
+    assert!(containers["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["id"] != id.as_str()));
+
+    client_ok(&["snapshots", "delete", "--container", &id, "--name", "kept"]);
+    assert!(
+        internal_datasets(&id).is_empty(),
+        "space of the deleted container not freed"
+    );
+    let gone = client(&["--json", "snapshots", "list", "--container", &id]);
+    assert_eq!(gone.code, 3, "{}", gone.stdout);
 }
 
 #[test]

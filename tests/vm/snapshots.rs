@@ -131,38 +131,6 @@ fn restore_latest_brings_back_content() {
 }
 
 #[test]
-fn restore_older_snapshot_is_not_latest() {
-    let id = unique_id("older");
-    let dataset = create_container(&id);
-    let file = mountpoint(&dataset).join("state");
-    std::fs::write(&file, "a").unwrap();
-    create_snapshot(&id, "first", 0);
-    std::fs::write(&file, "b").unwrap();
-    create_snapshot(&id, "second", 0);
-    std::fs::write(&file, "c").unwrap();
-    let before = snapshot_names(&dataset);
-
-    let result = client(&[
-        "--json",
-        "snapshots",
-        "restore",
-        "--container",
-        &id,
-        "--name",
-        "first",
-    ]);
-
-    assert_eq!(result.code, 5, "{}", result.stdout);
-    assert_eq!(result.json()["error"], "icu.hoody.Snapd1.Error.NotLatest");
-    assert!(result.json()["message"]
-        .as_str()
-        .unwrap()
-        .contains("not the newest"));
-    assert_eq!(snapshot_names(&dataset), before);
-    assert_eq!(std::fs::read_to_string(&file).unwrap(), "c");
-}
-
-#[test]
 fn delete_by_name_and_alias() {
     let id = unique_id("delete");
     let dataset = create_container(&id);

@@ -15,7 +15,7 @@ use zbus::object_server::SignalEmitter;
 use zbus::zvariant::OwnedValue;
 use zbus::{interface, Connection};
 
-use crate::{ContainerInfo, Error, SnapshotInfo, DELETE_REASON_USER};
+use crate::{ContainerInfo, Error, JobInfo, SnapshotInfo, DELETE_REASON_USER};
 
 /// The peer that sent a method call, as the bus daemon reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,11 +56,35 @@ pub trait Backend: Send + Sync + 'static {
         expiry_days: u32,
     ) -> impl Future<Output = Result<SnapshotInfo, Error>> + Send;
 
+    fn create_snapshot_group(
+        &self,
+        caller: &Caller,
+        containers: &[String],
+        alias: &str,
+        expiry_days: u32,
+    ) -> impl Future<Output = Result<Vec<SnapshotInfo>, Error>> + Send;
+
     fn list_snapshots(
         &self,
         caller: &Caller,
         container: &str,
     ) -> impl Future<Output = Result<Vec<SnapshotInfo>, Error>> + Send;
+
+    fn copy_container(
+        &self,
+        caller: &Caller,
+        source: &str,
+        snapshot: &str,
+        container: &str,
+        project: &str,
+        options: &HashMap<String, OwnedValue>,
+    ) -> impl Future<Output = Result<u32, Error>> + Send;
+
+    fn get_job(
+        &self,
+        caller: &Caller,
+        job: u32,
+    ) -> impl Future<Output = Result<JobInfo, Error>> + Send;
 
     fn get_snapshot(
         &self,
@@ -177,7 +201,8 @@ impl<B: Backend> Manager<B> {
         self.backend.list_containers(&caller).await
     }
 
-    /// Deletes a container. Fails with HasSnapshots while the container has snapshots.
+    /// Deletes a container. Its snapshots are kept, listed with `container_deleted`, until they
+    /// are deleted or expire.
     async fn delete_container(
         &self,
         #[zbus(header)] header: Header<'_>,
@@ -218,7 +243,68 @@ impl<B: Backend> Manager<B> {
         Ok(created)
     }
 
-    /// Lists the snapshots of a container, oldest first.
+    /// Snapshots several containers atomically, in one ZFS transaction, with one alias and
+    /// expiry and a shared group id. Either every snapshot is made or none. Returns them in the
+    /// order of the request.
+    async fn create_snapshot_group(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+        containers: Vec<String>,
+        alias: &str,
+        expiry_days: u32,
+    ) -> Result<Vec<SnapshotInfo>, Error> {
+        let caller = resolve_caller(&header, connection).await?;
+        let created = self
+            .backend
+            .create_snapshot_group(&caller, &containers, alias, expiry_days)
+            .await?;
+        for snapshot in &created {
+            let alias = snapshot.alias.as_deref().unwrap_or("");
+            log_emit_failure(
+                "SnapshotCreated",
+                Self::snapshot_created(&emitter, &snapshot.container, &snapshot.name, alias).await,
+            );
+        }
+        Ok(created)
+    }
+
+    /// Copies a snapshot into a new container, optionally in another project (empty for
+    /// `default`). Returns a job id at once; JobProgress and JobFinished report the rest.
+    /// Options: `clone` (b) makes an instant copy as a ZFS clone instead of a full,
+    /// independent copy.
+    // The arguments are the method's D-Bus signature plus the three that zbus injects.
+    #[allow(clippy::too_many_arguments)]
+    async fn copy_container(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        source: &str,
+        snapshot: &str,
+        container: &str,
+        project: &str,
+        options: HashMap<String, OwnedValue>,
+    ) -> Result<u32, Error> {
+        let caller = resolve_caller(&header, connection).await?;
+        self.backend
+            .copy_container(&caller, source, snapshot, container, project, &options)
+            .await
+    }
+
+    /// Returns the state of a job.
+    async fn get_job(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        job: u32,
+    ) -> Result<JobInfo, Error> {
+        let caller = resolve_caller(&header, connection).await?;
+        self.backend.get_job(&caller, job).await
+    }
+
+    /// Lists the snapshots of a container, oldest first, including those on superseded
+    /// timelines. For a deleted container, lists the snapshots that are kept.
     async fn list_snapshots(
         &self,
         #[zbus(header)] header: Header<'_>,
@@ -243,8 +329,10 @@ impl<B: Backend> Manager<B> {
             .await
     }
 
-    /// Restores a container to a snapshot, named by its name or its alias. Options are
-    /// reserved for later versions and must be empty. Returns the restored snapshot.
+    /// Restores a container to any of its snapshots, named by its name or its alias, keeping
+    /// every other snapshot. Options: `force` (b) restores even while processes use the
+    /// container's files; `save_before` (b) first snapshots the current state with the alias
+    /// `before-restore`. Returns the restored snapshot.
     async fn restore_snapshot(
         &self,
         #[zbus(header)] header: Header<'_>,
@@ -317,9 +405,30 @@ impl<B: Backend> Manager<B> {
         self.backend.version()
     }
 
+    /// Reports the progress of a job, in bytes.
+    #[zbus(signal)]
+    pub async fn job_progress(
+        emitter: &SignalEmitter<'_>,
+        job: u32,
+        done: u64,
+        total: u64,
+    ) -> zbus::Result<()>;
+
+    /// Announces the end of a job. On failure, `error` is the D-Bus error name and `message`
+    /// says why; on success both are empty.
+    #[zbus(signal)]
+    pub async fn job_finished(
+        emitter: &SignalEmitter<'_>,
+        job: u32,
+        success: bool,
+        container: &str,
+        error: &str,
+        message: &str,
+    ) -> zbus::Result<()>;
+
     /// Announces that a container was created.
     #[zbus(signal)]
-    async fn container_created(
+    pub async fn container_created(
         emitter: &SignalEmitter<'_>,
         container: &str,
         project: &str,
@@ -327,11 +436,14 @@ impl<B: Backend> Manager<B> {
 
     /// Announces that a container was deleted.
     #[zbus(signal)]
-    async fn container_deleted(emitter: &SignalEmitter<'_>, container: &str) -> zbus::Result<()>;
+    pub async fn container_deleted(
+        emitter: &SignalEmitter<'_>,
+        container: &str,
+    ) -> zbus::Result<()>;
 
     /// Announces that a snapshot was created. The alias is empty when the snapshot has none.
     #[zbus(signal)]
-    async fn snapshot_created(
+    pub async fn snapshot_created(
         emitter: &SignalEmitter<'_>,
         container: &str,
         name: &str,
@@ -340,7 +452,7 @@ impl<B: Backend> Manager<B> {
 
     /// Announces that a container was restored to a snapshot.
     #[zbus(signal)]
-    async fn snapshot_restored(
+    pub async fn snapshot_restored(
         emitter: &SignalEmitter<'_>,
         container: &str,
         name: &str,
@@ -348,7 +460,7 @@ impl<B: Backend> Manager<B> {
 
     /// Announces that a snapshot was deleted. The reason is "user" for a caller's request.
     #[zbus(signal)]
-    async fn snapshot_deleted(
+    pub async fn snapshot_deleted(
         emitter: &SignalEmitter<'_>,
         container: &str,
         name: &str,
@@ -357,7 +469,7 @@ impl<B: Backend> Manager<B> {
 
     /// Announces that the alias of a snapshot changed. The alias is empty when it was cleared.
     #[zbus(signal)]
-    async fn snapshot_alias_changed(
+    pub async fn snapshot_alias_changed(
         emitter: &SignalEmitter<'_>,
         container: &str,
         name: &str,
@@ -402,6 +514,29 @@ mod tests {
             rejected()
         }
         async fn list_snapshots(&self, _: &Caller, _: &str) -> Result<Vec<SnapshotInfo>, Error> {
+            rejected()
+        }
+        async fn create_snapshot_group(
+            &self,
+            _: &Caller,
+            _: &[String],
+            _: &str,
+            _: u32,
+        ) -> Result<Vec<SnapshotInfo>, Error> {
+            rejected()
+        }
+        async fn copy_container(
+            &self,
+            _: &Caller,
+            _: &str,
+            _: &str,
+            _: &str,
+            _: &str,
+            _: &HashMap<String, OwnedValue>,
+        ) -> Result<u32, Error> {
+            rejected()
+        }
+        async fn get_job(&self, _: &Caller, _: u32) -> Result<JobInfo, Error> {
             rejected()
         }
         async fn get_snapshot(&self, _: &Caller, _: &str, _: &str) -> Result<SnapshotInfo, Error> {

@@ -10,8 +10,11 @@ mod interface;
 mod types;
 
 pub use error::Error;
-pub use interface::{Backend, Caller, Manager, ManagerProxy};
-pub use types::{ContainerInfo, SnapshotInfo, DELETE_REASON_USER};
+pub use interface::{Backend, Caller, JobFinishedStream, JobProgressStream, Manager, ManagerProxy};
+pub use types::{
+    ContainerInfo, JobInfo, SnapshotInfo, DELETE_REASON_USER, JOB_FAILED, JOB_RUNNING,
+    JOB_SUCCEEDED,
+};
 
 /// Well-known bus name that the daemon owns on the system bus.
 pub const BUS_NAME: &str = "icu.hoody.Snapd1";

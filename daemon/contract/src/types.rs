@@ -36,6 +36,10 @@ pub struct SnapshotInfo {
     pub used: u64,
     /// Whether hoody-snapd made the snapshot. Snapshots made by hand are listed but not managed.
     pub managed: bool,
+    /// Group id shared by the snapshots that one group request made.
+    pub group: Option<String>,
+    /// Whether the container was deleted; its snapshots are kept until deleted or expired.
+    pub container_deleted: bool,
 }
 
 /// A container as callers see it.
@@ -58,6 +62,35 @@ pub struct ContainerInfo {
     pub used: u64,
 }
 
+/// A background job, such as a full copy of a container.
+#[derive(Clone, Debug, Default, PartialEq, Eq, SerializeDict, DeserializeDict, Type)]
+#[zvariant(signature = "a{sv}")]
+pub struct JobInfo {
+    /// Job id, as returned by the method that started the job.
+    pub id: u32,
+    /// What the job does, for example `copy`.
+    pub kind: String,
+    /// `running`, `succeeded` or `failed`.
+    pub state: String,
+    /// Bytes processed so far.
+    pub done: u64,
+    /// Bytes to process in all, an estimate; 0 when unknown.
+    pub total: u64,
+    /// Container that the job creates or changes.
+    pub container: String,
+    /// D-Bus error name of a failed job.
+    pub error: Option<String>,
+    /// Error message of a failed job.
+    pub message: Option<String>,
+}
+
+/// Job state of a running job.
+pub const JOB_RUNNING: &str = "running";
+/// Job state of a job that finished successfully.
+pub const JOB_SUCCEEDED: &str = "succeeded";
+/// Job state of a job that failed.
+pub const JOB_FAILED: &str = "failed";
+
 /// JSON form of [`SnapshotInfo`], with `null` for absent fields.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SnapshotJson<'a> {
@@ -71,6 +104,8 @@ pub struct SnapshotJson<'a> {
     pub size: u64,
     pub used: u64,
     pub managed: bool,
+    pub group: Option<&'a str>,
+    pub container_deleted: bool,
 }
 
 impl SnapshotInfo {
@@ -87,6 +122,8 @@ impl SnapshotInfo {
             size: self.size,
             used: self.used,
             managed: self.managed,
+            group: self.group.as_deref(),
+            container_deleted: self.container_deleted,
         }
     }
 }
@@ -136,6 +173,8 @@ mod tests {
             size: 4096,
             used: 0,
             managed: true,
+            group: None,
+            container_deleted: false,
         };
         let context = Context::new_dbus(Endian::Little, 0);
         let bytes = to_bytes(context, &snapshot).unwrap();

@@ -42,6 +42,15 @@ pub struct Dataset {
     pub user_properties: BTreeMap<String, String>,
     /// Mount path of the filesystem, or `None` for snapshots and unmounted filesystems.
     pub mountpoint: Option<String>,
+    /// The snapshot this filesystem was cloned from (the `origin` property).
+    pub origin: Option<String>,
+    /// Number of clones of this snapshot (the `numclones` property).
+    pub clones: u64,
+    /// Whether this snapshot is marked for deferred destruction (the `defer_destroy` property):
+    /// ZFS destroys it when its last clone or hold goes away.
+    pub defer_destroy: bool,
+    /// Number of user holds on this snapshot (the `userrefs` property).
+    pub holds: u64,
 }
 
 /// A failed `lzc_snapshot` or `lzc_destroy_snaps` batch.
@@ -300,9 +309,141 @@ impl Zfs {
         errno_result("lzc_rollback_to", snapshot, errno)
     }
 
-    /// Mounts a filesystem at its `mountpoint` property.
+    /// Creates a filesystem as a clone of a snapshot, with user properties set in the same
+    /// transaction.
+    pub fn clone_snapshot(
+        &self,
+        snapshot: &str,
+        clone: &str,
+        properties: &[(&str, &str)],
+    ) -> Result<(), ZfsError> {
+        let c_clone = c_string(clone)?;
+        let c_snapshot = c_string(snapshot)?;
+        let props = string_list(properties)?;
+        // SAFETY: both names are NUL-terminated and props is a valid nvlist.
+        let errno = unsafe { sys::lzc_clone(c_clone.as_ptr(), c_snapshot.as_ptr(), props.0) };
+        errno_result("lzc_clone", clone, errno)
+    }
+
+    /// Promotes a clone: it takes over the snapshots of its origin up to the origin snapshot,
+    /// and the former origin filesystem becomes its clone.
+    pub fn promote(&self, clone: &str) -> Result<(), ZfsError> {
+        let c_clone = c_string(clone)?;
+        let mut conflict = vec![0 as c_char; MAX_NAME_LEN + 1];
+        // SAFETY: the name is NUL-terminated; the buffer receives the name of a conflicting
+        // snapshot on EEXIST and is as long as the longest name.
+        let errno = unsafe {
+            sys::lzc_promote(
+                c_clone.as_ptr(),
+                conflict.as_mut_ptr(),
+                conflict.len() as c_int,
+            )
+        };
+        if errno == libc::EEXIST {
+            // SAFETY: lzc_promote wrote a NUL-terminated name into the buffer.
+            let name = unsafe { CStr::from_ptr(conflict.as_ptr()) }
+                .to_string_lossy()
+                .into_owned();
+            let mut error = ZfsError::from_errno("lzc_promote", clone, errno);
+            error.description = format!("snapshot name {name} exists on both datasets");
+            return Err(error);
+        }
+        errno_result("lzc_promote", clone, errno)
+    }
+
+    /// Renames a filesystem within its pool. The filesystem should not be mounted.
+    pub fn rename(&self, from: &str, to: &str) -> Result<(), ZfsError> {
+        let c_from = c_string(from)?;
+        let c_to = c_string(to)?;
+        // SAFETY: both names are NUL-terminated.
+        let errno = unsafe { sys::lzc_rename(c_from.as_ptr(), c_to.as_ptr()) };
+        errno_result("lzc_rename", from, errno)
+    }
+
+    /// Estimates the size in bytes of a full send stream of a snapshot.
+    pub fn send_space(&self, snapshot: &str) -> Result<u64, ZfsError> {
+        let c_snapshot = c_string(snapshot)?;
+        let mut space: u64 = 0;
+        // SAFETY: the name is NUL-terminated and space outlives the call.
+        let errno = unsafe { sys::lzc_send_space(c_snapshot.as_ptr(), ptr::null(), 0, &mut space) };
+        errno_result("lzc_send_space", snapshot, errno)?;
+        Ok(space)
+    }
+
+    /// Writes a full send stream of a snapshot to a file descriptor, returning when the stream
+    /// is complete or failed.
+    pub fn send(&self, snapshot: &str, fd: std::os::fd::BorrowedFd<'_>) -> Result<(), ZfsError> {
+        use std::os::fd::AsRawFd;
+        let c_snapshot = c_string(snapshot)?;
+        // SAFETY: the name is NUL-terminated and fd stays open for the whole call.
+        let errno = unsafe { sys::lzc_send(c_snapshot.as_ptr(), ptr::null(), fd.as_raw_fd(), 0) };
+        errno_result("lzc_send", snapshot, errno)
+    }
+
+    /// Receives a full send stream from a file descriptor as a new snapshot `snapshot`, creating
+    /// its filesystem.
+    pub fn receive(&self, snapshot: &str, fd: std::os::fd::BorrowedFd<'_>) -> Result<(), ZfsError> {
+        use std::os::fd::AsRawFd;
+        let c_snapshot = c_string(snapshot)?;
+        // SAFETY: the name is NUL-terminated, no properties or origin are passed, and fd stays
+        // open for the whole call. force and raw are false.
+        let errno = unsafe {
+            sys::lzc_receive(
+                c_snapshot.as_ptr(),
+                ptr::null_mut(),
+                ptr::null(),
+                sys::boolean_t_B_FALSE,
+                sys::boolean_t_B_FALSE,
+                fd.as_raw_fd(),
+            )
+        };
+        errno_result("lzc_receive", snapshot, errno)
+    }
+
+    /// Marks snapshots for destruction once their last clone or hold is gone, or destroys them
+    /// now when they have none.
+    pub fn destroy_snapshots_deferred(&self, snapshots: &[String]) -> Result<(), BatchError> {
+        let target = snapshots.join(" ");
+        let names = name_list(snapshots).map_err(|error| BatchError {
+            error,
+            failed: Vec::new(),
+        })?;
+        let mut errors = NvList(ptr::null_mut());
+        // SAFETY: as in destroy_snapshots, with defer true.
+        let errno =
+            unsafe { sys::lzc_destroy_snaps(names.0, sys::boolean_t_B_TRUE, &mut errors.0) };
+        if errno == 0 {
+            return Ok(());
+        }
+        Err(BatchError {
+            error: ZfsError::from_errno("lzc_destroy_snaps", &target, errno),
+            failed: errno_pairs(&errors, "lzc_destroy_snaps"),
+        })
+    }
+
+    /// Detaches a filesystem even while processes use it (a lazy unmount, `umount -l`): it
+    /// disappears from the mount table at once, and the kernel releases it when the last
+    /// process leaves it.
+    pub fn detach(&self, filesystem: &str) -> Result<(), ZfsError> {
+        self.with_dataset(filesystem, FILESYSTEM, |libzfs, handle| {
+            // SAFETY: handle is an open filesystem handle.
+            let mounted = unsafe { sys::zfs_is_mounted(handle, ptr::null_mut()) };
+            if mounted != sys::boolean_t_B_TRUE {
+                return Ok(());
+            }
+            // SAFETY: as above; libzfs passes MNT_DETACH to umount2.
+            let status = unsafe { sys::zfs_unmount(handle, ptr::null(), libc::MNT_DETACH) };
+            libzfs.check("zfs_unmount", filesystem, status)
+        })
+    }
+
+    /// Mounts a filesystem at its `mountpoint` property. Does nothing when it is mounted.
     pub fn mount(&self, filesystem: &str) -> Result<(), ZfsError> {
         self.with_dataset(filesystem, FILESYSTEM, |libzfs, handle| {
+            // SAFETY: handle is an open filesystem handle of libzfs.
+            if unsafe { sys::zfs_is_mounted(handle, ptr::null_mut()) } == sys::boolean_t_B_TRUE {
+                return Ok(());
+            }
             // SAFETY: handle is an open filesystem handle of libzfs.
             let status = unsafe { sys::zfs_mount(handle, ptr::null(), 0) };
             libzfs.check("zfs_mount", filesystem, status)
@@ -324,13 +465,9 @@ impl Zfs {
         })
     }
 
-    /// Sets a user property on a filesystem or snapshot.
-    pub fn set_user_property(
-        &self,
-        dataset: &str,
-        property: &str,
-        value: &str,
-    ) -> Result<(), ZfsError> {
+    /// Sets a user or native property on a filesystem or snapshot. libzfs parses the value by
+    /// the property's type, so `mountpoint=none` and `canmount=off` work too.
+    pub fn set_property(&self, dataset: &str, property: &str, value: &str) -> Result<(), ZfsError> {
         let c_property = c_string(property)?;
         let c_value = c_string(value)?;
         self.with_dataset(dataset, Self::any_type(), |libzfs, handle| {
@@ -492,8 +629,27 @@ fn read_dataset(handle: *mut sys::zfs_handle_t) -> Dataset {
             None
         };
         let user_properties = local_user_properties(handle, &name);
+        let is_snapshot = sys::zfs_get_type(handle) == sys::zfs_type_t::ZFS_TYPE_SNAPSHOT;
+        let origin = if is_snapshot {
+            None
+        } else {
+            string_property(handle, ZFS_PROP_ORIGIN)
+        };
+        let (clones, defer_destroy, holds) = if is_snapshot {
+            (
+                sys::zfs_prop_get_int(handle, ZFS_PROP_NUMCLONES),
+                sys::zfs_prop_get_int(handle, ZFS_PROP_DEFER_DESTROY) != 0,
+                sys::zfs_prop_get_int(handle, ZFS_PROP_USERREFS),
+            )
+        } else {
+            (0, false, 0)
+        };
 
         Dataset {
+            origin,
+            clones,
+            defer_destroy,
+            holds,
             creation: sys::zfs_prop_get_int(handle, ZFS_PROP_CREATION),
             createtxg: sys::zfs_prop_get_int(handle, ZFS_PROP_CREATETXG),
             used: sys::zfs_prop_get_int(handle, ZFS_PROP_USED),
@@ -503,6 +659,40 @@ fn read_dataset(handle: *mut sys::zfs_handle_t) -> Dataset {
             mountpoint,
         }
     }
+}
+
+/// Reads a string-valued native property, or `None` when it is unset or empty.
+///
+/// # Safety
+///
+/// `handle` must be an open libzfs dataset handle.
+unsafe fn string_property(
+    handle: *mut sys::zfs_handle_t,
+    property: sys::zfs_prop_t::Type,
+) -> Option<String> {
+    let mut buffer = vec![0 as c_char; sys::ZFS_MAXPROPLEN as usize];
+    // SAFETY: the caller guarantees handle is open; the buffer is as large as the longest
+    // property value, and no source is requested.
+    let status = unsafe {
+        sys::zfs_prop_get(
+            handle,
+            property,
+            buffer.as_mut_ptr(),
+            buffer.len(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+            0,
+            sys::boolean_t_B_TRUE,
+        )
+    };
+    if status != 0 {
+        return None;
+    }
+    // SAFETY: zfs_prop_get wrote a NUL-terminated string into the buffer.
+    let value = unsafe { CStr::from_ptr(buffer.as_ptr()) }
+        .to_string_lossy()
+        .into_owned();
+    (!value.is_empty() && value != "-").then_some(value)
 }
 
 /// Reads the user properties whose source is the dataset itself.
