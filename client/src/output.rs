@@ -228,6 +228,7 @@ pub fn snapshot_table(snapshots: &[SnapshotInfo]) -> String {
             "SIZE",
             "USED",
             "MANAGED",
+            "CONTAINER",
         ],
         rows,
     )
