@@ -156,6 +156,26 @@ enum SnapshotCommand {
     },
     /// Delete a snapshot.
     Delete(SnapshotTarget),
+    /// Set the expiry of a snapshot, in days from now; 0 makes it permanent.
+    Expiry {
+        #[command(flatten)]
+        target: SnapshotTarget,
+        /// Days from now until the snapshot expires; 0 keeps it forever.
+        #[arg(long, value_name = "DAYS")]
+        days: u32,
+    },
+    /// Pin a snapshot: nothing deletes it, expiry included, until it is unpinned.
+    Pin(SnapshotTarget),
+    /// Remove the pin of a snapshot.
+    Unpin(SnapshotTarget),
+    /// Show which snapshots expiry will delete, and why it keeps the others.
+    Preview {
+        /// Only this container; all containers when left out.
+        #[arg(long, value_name = "ID", default_value = "")]
+        container: String,
+    },
+    /// Show the snapshots that expiry could not delete, or whose expiry is not a time.
+    ExpiryStatus,
     /// Set or clear the alias of a snapshot.
     Alias {
         #[command(flatten)]
@@ -316,6 +336,26 @@ async fn run_snapshot(
                 text: output::snapshot_table(&created),
             });
         }
+        SnapshotCommand::Preview { container } => {
+            let entries = call(proxy.preview_expiry(&container).await)?;
+            let deleting = entries.iter().filter(|e| e.action == "delete").count();
+            return Ok(Success {
+                message: format!(
+                    "{deleting} of {} snapshots are due for deletion",
+                    entries.len()
+                ),
+                data: output::preview_json(&entries),
+                text: output::preview_table(&entries),
+            });
+        }
+        SnapshotCommand::ExpiryStatus => {
+            let problems = call(proxy.get_expiry_status().await)?;
+            return Ok(Success {
+                message: format!("{} snapshots with expiry problems", problems.len()),
+                data: output::problems_json(&problems),
+                text: output::problems_table(&problems),
+            });
+        }
         SnapshotCommand::List { container } => {
             let snapshots = call(proxy.list_snapshots(&container).await)?;
             return Ok(Success {
@@ -361,6 +401,26 @@ async fn run_snapshot(
                 ),
                 deleted,
             )
+        }
+        SnapshotCommand::Expiry { target, days } => {
+            let changed = call(
+                proxy
+                    .set_expiry(&target.container, &target.name, days)
+                    .await,
+            )?;
+            let message = match &changed.expires_at {
+                Some(at) => format!("snapshot {} now expires at {at}", changed.name),
+                None => format!("snapshot {} is now permanent", changed.name),
+            };
+            (message, changed)
+        }
+        SnapshotCommand::Pin(target) => {
+            let changed = call(proxy.pin_snapshot(&target.container, &target.name).await)?;
+            (format!("pinned snapshot {}", changed.name), changed)
+        }
+        SnapshotCommand::Unpin(target) => {
+            let changed = call(proxy.unpin_snapshot(&target.container, &target.name).await)?;
+            (format!("unpinned snapshot {}", changed.name), changed)
         }
         SnapshotCommand::Alias {
             target,

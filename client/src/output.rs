@@ -2,7 +2,10 @@
 
 use std::process::ExitCode;
 
-use hoody_snapd_contract::{ContainerInfo, Error, JobInfo, SnapshotInfo, BUS_NAME, ERROR_PREFIX};
+use hoody_snapd_contract::{
+    ContainerInfo, Error, ExpiryPreview, ExpiryProblem, JobInfo, SnapshotInfo, BUS_NAME,
+    ERROR_PREFIX,
+};
 use serde_json::{json, Value};
 use unicode_width::UnicodeWidthStr;
 
@@ -232,6 +235,73 @@ pub fn snapshot_table(snapshots: &[SnapshotInfo]) -> String {
         ],
         rows,
     )
+}
+
+/// Formats an expiry preview as JSON.
+pub fn preview_json(entries: &[ExpiryPreview]) -> Value {
+    Value::Array(
+        entries
+            .iter()
+            .map(|e| {
+                json!({"container": e.container, "name": e.name, "alias": e.alias,
+                    "expires_at": e.expires_at, "action": e.action, "reason": e.reason})
+            })
+            .collect(),
+    )
+}
+
+/// Formats an expiry preview as a table.
+pub fn preview_table(entries: &[ExpiryPreview]) -> String {
+    let rows = entries
+        .iter()
+        .map(|e| {
+            vec![
+                escape(&e.container),
+                e.name.clone(),
+                e.alias.as_deref().map(escape).unwrap_or_else(|| "-".into()),
+                e.expires_at
+                    .as_deref()
+                    .map(escape)
+                    .unwrap_or_else(|| "never".into()),
+                e.action.clone(),
+                e.reason.clone(),
+            ]
+        })
+        .collect();
+    table(
+        &["CONTAINER", "NAME", "ALIAS", "EXPIRES", "ACTION", "REASON"],
+        rows,
+    )
+}
+
+/// Formats the expiry status as JSON.
+pub fn problems_json(problems: &[ExpiryProblem]) -> Value {
+    Value::Array(
+        problems
+            .iter()
+            .map(|p| {
+                json!({"container": p.container, "name": p.name, "reason": p.reason,
+                    "since": p.since, "attempts": p.attempts})
+            })
+            .collect(),
+    )
+}
+
+/// Formats the expiry status as a table.
+pub fn problems_table(problems: &[ExpiryProblem]) -> String {
+    let rows = problems
+        .iter()
+        .map(|p| {
+            vec![
+                escape(&p.container),
+                p.name.clone(),
+                escape(&p.reason),
+                p.since.clone(),
+                p.attempts.to_string(),
+            ]
+        })
+        .collect();
+    table(&["CONTAINER", "NAME", "REASON", "SINCE", "ATTEMPTS"], rows)
 }
 
 /// Formats a job as JSON.

@@ -23,6 +23,8 @@ pub struct Config {
     #[serde(default)]
     pub restore: RestoreConfig,
     #[serde(default)]
+    pub expiry: ExpiryConfig,
+    #[serde(default)]
     pub log: LogConfig,
 }
 
@@ -45,6 +47,26 @@ impl Default for ZfsConfig {
             root: "tank/hoody/containers".into(),
             internal_root: "tank/hoody/internal".into(),
             create_root: true,
+        }
+    }
+}
+
+/// The `[expiry]` table.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExpiryConfig {
+    /// Longest time, in seconds, that the expiry task sleeps between sweeps, even when the
+    /// next expiry is later.
+    pub max_sleep_seconds: u32,
+    /// Seconds before a snapshot that could not be deleted is tried again.
+    pub retry_seconds: u32,
+}
+
+impl Default for ExpiryConfig {
+    fn default() -> Self {
+        ExpiryConfig {
+            max_sleep_seconds: 3600,
+            retry_seconds: 300,
         }
     }
 }
@@ -148,6 +170,14 @@ impl Config {
         check_root("zfs.root", &self.zfs.root)?;
         check_root("zfs.internal_root", &self.zfs.internal_root)?;
         check_roots_apart(&self.zfs.root, &self.zfs.internal_root)?;
+        for (key, value) in [
+            ("expiry.max_sleep_seconds", self.expiry.max_sleep_seconds),
+            ("expiry.retry_seconds", self.expiry.retry_seconds),
+        ] {
+            if !(1..=86_400).contains(&value) {
+                return Err(format!("{key} is {value}; it must be between 1 and 86400"));
+            }
+        }
         for (key, hook) in [
             ("restore.pre_hook", &self.restore.pre_hook),
             ("restore.post_hook", &self.restore.post_hook),

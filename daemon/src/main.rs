@@ -5,6 +5,7 @@ mod busy;
 mod config;
 mod containers;
 mod copy;
+mod expiry;
 mod family;
 mod fault;
 mod journal;
@@ -123,7 +124,8 @@ async fn serve(config: Config) -> Result<(), String> {
 
     let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])
         .map_err(|error| format!("cannot install signal handlers: {error}"))?;
-    let service = Service::new(zfs, config, layout, Arc::new(chrono::Utc::now));
+    let clock: service::Clock = fault::test_clock().unwrap_or_else(|| Arc::new(chrono::Utc::now));
+    let service = Service::new(zfs, config, layout, clock);
     let connection = zbus::connection::Builder::system()
         .and_then(|builder| builder.serve_at(OBJECT_PATH, Manager::new(service.clone())))
         .and_then(|builder| builder.name(BUS_NAME))
@@ -136,6 +138,7 @@ async fn serve(config: Config) -> Result<(), String> {
     let emitter = zbus::object_server::SignalEmitter::new(&connection, OBJECT_PATH)
         .map_err(|error| format!("cannot create the signal emitter: {error}"))?;
     service.set_emitter(emitter.into_owned());
+    service.start_expiry();
     tracing::info!(
         bus_name = BUS_NAME,
         object_path = OBJECT_PATH,

@@ -2,15 +2,15 @@
 //! the shutdown gate, background jobs, and the hand-off of blocking ZFS calls to tokio's
 //! blocking pool.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use hoody_snapd_contract::{
-    Backend, Caller, ContainerInfo, Error, JobInfo, Manager, SnapshotInfo, JOB_FAILED, JOB_RUNNING,
-    JOB_SUCCEEDED,
+    Backend, Caller, ContainerInfo, Error, ExpiryPreview, ExpiryProblem, JobInfo, Manager,
+    SnapshotInfo, DELETE_REASON_EXPIRED, JOB_FAILED, JOB_RUNNING, JOB_SUCCEEDED,
 };
 use tokio::sync::{OwnedMutexGuard, OwnedRwLockReadGuard, RwLock};
 use zbus::object_server::SignalEmitter;
@@ -18,11 +18,12 @@ use zbus::zvariant::{OwnedValue, Value};
 
 use crate::config::Config;
 use crate::copy::{CopyRequest, Progress};
+use crate::expiry::{self, Seen, Verdict};
 use crate::names::{shown, Layout};
 use crate::restore::RestoreRequest;
 use crate::snapshots::CreateRequest;
 use crate::zfs::Zfs;
-use crate::{containers, copy, restore, snapshots};
+use crate::{containers, copy, properties, restore, snapshots};
 
 /// The time source of the daemon. Tests of expiry replace it to move time forward.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -50,6 +51,20 @@ struct Inner {
     emitter: OnceLock<SignalEmitter<'static>>,
     jobs: Mutex<HashMap<u32, Arc<Job>>>,
     next_job: AtomicU32,
+    /// Wakes the expiry task early, after a change that may move the next deadline.
+    expiry_wake: tokio::sync::Notify,
+    /// Snapshots that expiry could not delete or cannot judge, by (container, snapshot name).
+    expiry_problems: Mutex<BTreeMap<(String, String), Problem>>,
+}
+
+/// One entry of the expiry status.
+#[derive(Clone, Debug)]
+struct Problem {
+    reason: String,
+    since: DateTime<Utc>,
+    attempts: u32,
+    /// When a failed delete may be tried again; `None` for problems that no retry fixes.
+    retry_at: Option<DateTime<Utc>>,
 }
 
 /// A background job and its progress.
@@ -77,6 +92,8 @@ impl Service {
                 emitter: OnceLock::new(),
                 jobs: Mutex::new(HashMap::new()),
                 next_job: AtomicU32::new(1),
+                expiry_wake: tokio::sync::Notify::new(),
+                expiry_problems: Mutex::new(BTreeMap::new()),
             }),
         }
     }
@@ -293,6 +310,185 @@ impl Service {
                 .await,
         );
     }
+}
+
+impl Service {
+    /// Starts the expiry task: a sweep now, then one at each next deadline, at least every
+    /// `expiry.max_sleep_seconds`, and early after changes that may move the deadline.
+    pub fn start_expiry(&self) {
+        let service = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let next = service.sweep().await;
+                let max_sleep =
+                    Duration::from_secs(u64::from(service.inner.config.expiry.max_sleep_seconds));
+                let now = service.now();
+                let sleep = next
+                    .map(|at| (at - now).to_std().unwrap_or(Duration::ZERO).min(max_sleep))
+                    .unwrap_or(max_sleep);
+                tokio::select! {
+                    _ = tokio::time::sleep(sleep) => {}
+                    _ = service.inner.expiry_wake.notified() => {}
+                }
+                if *service.inner.gate.read().await {
+                    return;
+                }
+            }
+        });
+    }
+
+    fn wake_expiry(&self) {
+        self.inner.expiry_wake.notify_one();
+    }
+
+    /// Runs one sweep and returns when the next one is due.
+    async fn sweep(&self) -> Option<DateTime<Utc>> {
+        let gate = self.enter().await.ok()?;
+        let now = self.now();
+        let inner = Arc::clone(&self.inner);
+        let seen = tokio::task::spawn_blocking(move || expiry::scan(&inner.zfs, &inner.layout))
+            .await
+            .unwrap_or_default();
+
+        let old = self
+            .inner
+            .expiry_problems
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let mut problems = BTreeMap::new();
+        let mut next: Option<DateTime<Utc>> = None;
+        let mut due: Vec<(Seen, DateTime<Utc>)> = Vec::new();
+        for item in seen {
+            let key = (
+                item.container.clone(),
+                snapshots::short_name(&item.snapshot.name).to_string(),
+            );
+            let previous = old.get(&key);
+            let since = previous.map_or(now, |p| p.since);
+            match expiry::verdict(&item.snapshot, now) {
+                Verdict::Due(at) => match previous.and_then(|p| p.retry_at) {
+                    Some(retry_at) if retry_at > now => {
+                        next = earliest(next, retry_at);
+                        problems.insert(key, previous.cloned().expect("retry_at came from it"));
+                    }
+                    _ => due.push((item, at)),
+                },
+                Verdict::NotYetDue(at) => next = earliest(next, at),
+                Verdict::Held(at) if at <= now => {
+                    if previous.is_none() {
+                        tracing::warn!(container = %key.0, snapshot = %key.1, expires_at = %properties::format_time(at),
+                            "expired snapshot is held; keeping it until the hold is released");
+                    }
+                    problems.insert(
+                        key,
+                        Problem {
+                            reason: "held".into(),
+                            since,
+                            attempts: 0,
+                            retry_at: None,
+                        },
+                    );
+                }
+                Verdict::InvalidExpiry(value) => {
+                    if previous.is_none() {
+                        tracing::warn!(container = %key.0, snapshot = %key.1, value = %value,
+                            "snapshot has an expiry that is not a time; expiry never deletes it");
+                    }
+                    let reason = format!("invalid expiry \"{}\"", crate::names::shown(&value));
+                    problems.insert(
+                        key,
+                        Problem {
+                            reason,
+                            since,
+                            attempts: 0,
+                            retry_at: None,
+                        },
+                    );
+                }
+                _ => {}
+            }
+        }
+
+        if !due.is_empty() {
+            let ids: Vec<String> = due.iter().map(|(item, _)| item.container.clone()).collect();
+            let locks = self.lock_containers(&ids).await;
+            let inner = Arc::clone(&self.inner);
+            let (deleted, skipped) = tokio::task::spawn_blocking(move || {
+                // Another call may have changed a snapshot since the scan, so each is read again
+                // under the lock and deleted only if it is still due.
+                let still_due: Vec<(Seen, DateTime<Utc>)> = due
+                    .into_iter()
+                    .filter_map(|(item, _)| {
+                        let fresh = inner.zfs.dataset(&item.snapshot.name).ok()?;
+                        match expiry::verdict(&fresh, now) {
+                            Verdict::Due(at) => Some((
+                                Seen {
+                                    container: item.container,
+                                    snapshot: fresh,
+                                },
+                                at,
+                            )),
+                            _ => None,
+                        }
+                    })
+                    .collect();
+                let result = expiry::delete_due(&inner.zfs, still_due);
+                crate::family::collect_garbage(&inner.zfs, &inner.layout, &Default::default());
+                result
+            })
+            .await
+            .unwrap_or_default();
+            drop(locks);
+
+            let retry_at =
+                now + chrono::Duration::seconds(i64::from(self.inner.config.expiry.retry_seconds));
+            for failure in skipped {
+                let key = (failure.container.clone(), failure.name.clone());
+                let previous = old.get(&key);
+                tracing::warn!(container = %failure.container, snapshot = %failure.name, reason = %failure.reason,
+                    "cannot delete expired snapshot; trying again later");
+                next = earliest(next, retry_at);
+                problems.insert(
+                    key,
+                    Problem {
+                        reason: failure.reason,
+                        since: previous.map_or(now, |p| p.since),
+                        attempts: previous.map_or(0, |p| p.attempts) + 1,
+                        retry_at: Some(retry_at),
+                    },
+                );
+            }
+            for snapshot in &deleted {
+                tracing::info!(container = %snapshot.container, snapshot = %snapshot.name,
+                    expires_at = %properties::format_time(snapshot.expires), reason = DELETE_REASON_EXPIRED,
+                    "snapshot deleted");
+                if let Some(emitter) = self.emitter() {
+                    emit(
+                        "SnapshotDeleted",
+                        Manager::<Service>::snapshot_deleted(
+                            emitter,
+                            &snapshot.container,
+                            &snapshot.name,
+                            DELETE_REASON_EXPIRED,
+                        )
+                        .await,
+                    );
+                }
+            }
+        }
+        *self
+            .inner
+            .expiry_problems
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = problems;
+        drop(gate);
+        next
+    }
+}
+
+fn earliest(current: Option<DateTime<Utc>>, candidate: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    Some(current.map_or(candidate, |at| at.min(candidate)))
 }
 
 /// A copy request with owned strings, for background jobs.
@@ -615,6 +811,88 @@ impl Backend for Service {
         Ok(info)
     }
 
+    async fn set_expiry(
+        &self,
+        caller: &Caller,
+        container: &str,
+        snapshot: &str,
+        days: u32,
+    ) -> Result<SnapshotInfo, Error> {
+        require_root(caller, "SetExpiry")?;
+        let (id, reference, now) = (container.to_string(), snapshot.to_string(), self.now());
+        let changed = self
+            .run("SetExpiry", container, change(container), move |inner| {
+                let max = inner.config.snapshots.max_expiry_days;
+                snapshots::set_expiry(&inner.zfs, &inner.layout, &id, &reference, days, max, now)
+            })
+            .await?;
+        tracing::info!(container, snapshot = %changed.name, expires_at = changed.expires_at.as_deref().unwrap_or("never"),
+            "snapshot expiry changed");
+        self.wake_expiry();
+        Ok(changed)
+    }
+
+    async fn set_pinned(
+        &self,
+        caller: &Caller,
+        container: &str,
+        snapshot: &str,
+        pinned: bool,
+    ) -> Result<SnapshotInfo, Error> {
+        let method = if pinned {
+            "PinSnapshot"
+        } else {
+            "UnpinSnapshot"
+        };
+        require_root(caller, method)?;
+        let (id, reference) = (container.to_string(), snapshot.to_string());
+        let changed = self
+            .run(method, container, change(container), move |inner| {
+                snapshots::set_pinned(&inner.zfs, &inner.layout, &id, &reference, pinned)
+            })
+            .await?;
+        tracing::info!(container, snapshot = %changed.name, pinned, "snapshot pin changed");
+        self.wake_expiry();
+        Ok(changed)
+    }
+
+    async fn preview_expiry(
+        &self,
+        _caller: &Caller,
+        container: &str,
+    ) -> Result<Vec<ExpiryPreview>, Error> {
+        let (id, now) = (container.to_string(), self.now());
+        self.run("PreviewExpiry", container, Access::Read, move |inner| {
+            if !id.is_empty() {
+                crate::family::Family::load(&inner.zfs, &inner.layout, &id)?;
+            }
+            let seen: Vec<Seen> = expiry::scan(&inner.zfs, &inner.layout)
+                .into_iter()
+                .filter(|item| id.is_empty() || item.container == id)
+                .collect();
+            Ok(expiry::preview(&seen, now))
+        })
+        .await
+    }
+
+    async fn get_expiry_status(&self, _caller: &Caller) -> Result<Vec<ExpiryProblem>, Error> {
+        let problems = self
+            .inner
+            .expiry_problems
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        Ok(problems
+            .iter()
+            .map(|((container, name), problem)| ExpiryProblem {
+                container: container.clone(),
+                name: name.clone(),
+                reason: problem.reason.clone(),
+                since: properties::format_time(problem.since),
+                attempts: problem.attempts,
+            })
+            .collect())
+    }
+
     fn version(&self) -> String {
         env!("CARGO_PKG_VERSION").to_string()
     }
@@ -645,6 +923,9 @@ impl Service {
                 snapshots::create(&inner.zfs, &inner.layout, &request)
             })
             .await?;
+        if created.iter().any(|snapshot| snapshot.expires_at.is_some()) {
+            self.wake_expiry();
+        }
         for snapshot in &created {
             tracing::info!(container = %snapshot.container, snapshot = %snapshot.name,
                 alias = snapshot.alias.as_deref().unwrap_or(""),

@@ -177,7 +177,8 @@ pub fn delete(
     );
     if target.holds > 0 {
         return Err(Error::Busy(format!(
-            "{context}: it has {} holds (see `zfs holds {}`); release them first",
+            "{context}: it is pinned or held ({} holds, see `zfs holds {}`); unpin it with \
+             `hoody-snap snapshots unpin` or release the holds first",
             target.holds, target.name
         )));
     }
@@ -227,6 +228,73 @@ pub fn set_alias(
         check_alias_free(&family.snapshots(), container_id, alias, Some(&target.name))?;
         zfs.set_property(&target.name, ALIAS, alias)
             .map_err(|error| bus_error(&context, &error))?;
+    }
+    let changed = zfs
+        .dataset(&target.name)
+        .map_err(|error| bus_error(&context, &error))?;
+    Ok(info(container_id, &changed, family.live.is_none()))
+}
+
+/// Sets the expiry of a snapshot to `days` days after `now`, or removes it when `days` is 0.
+pub fn set_expiry(
+    zfs: &Zfs,
+    layout: &Layout,
+    container_id: &str,
+    reference: &str,
+    days: u32,
+    max_days: u32,
+    now: DateTime<Utc>,
+) -> Result<SnapshotInfo, Error> {
+    names::check_expiry_days(days, max_days).map_err(|e| Error::InvalidArgument(e.0))?;
+    names::check_snapshot_reference(reference).map_err(|e| Error::InvalidArgument(e.0))?;
+    let family = Family::load(zfs, layout, container_id)?;
+    let target = family.resolve(reference)?;
+    if target.user_properties.get(MANAGED).map(String::as_str) != Some(MANAGED_VALUE) {
+        return Err(Error::InvalidArgument(format!(
+            "snapshot {} was not made by hoody-snapd, so expiry never deletes it; set no expiry on it",
+            short_name(&target.name)
+        )));
+    }
+    let context = format!("cannot change the expiry of snapshot {}", target.name);
+    if days == 0 {
+        zfs.clear_user_property(&target.name, EXPIRES)
+            .map_err(|error| bus_error(&context, &error))?;
+    } else {
+        let expires = properties::format_time(now + Duration::days(i64::from(days)));
+        zfs.set_property(&target.name, EXPIRES, &expires)
+            .map_err(|error| bus_error(&context, &error))?;
+    }
+    let changed = zfs
+        .dataset(&target.name)
+        .map_err(|error| bus_error(&context, &error))?;
+    Ok(info(container_id, &changed, family.live.is_none()))
+}
+
+/// Pins a snapshot with a hold tagged `icu.hoody.pin`, or removes that hold.
+pub fn set_pinned(
+    zfs: &Zfs,
+    layout: &Layout,
+    container_id: &str,
+    reference: &str,
+    pinned: bool,
+) -> Result<SnapshotInfo, Error> {
+    names::check_snapshot_reference(reference).map_err(|e| Error::InvalidArgument(e.0))?;
+    let family = Family::load(zfs, layout, container_id)?;
+    let target = family.resolve(reference)?;
+    let context = format!("cannot change the pin of snapshot {}", target.name);
+    let result = if pinned {
+        zfs.hold(&target.name, crate::expiry::PIN_TAG)
+    } else {
+        zfs.release(&target.name, crate::expiry::PIN_TAG)
+    };
+    match result {
+        Ok(()) => {}
+        // Pinning a pinned snapshot, or unpinning an unpinned one, changes nothing.
+        Err(error) if matches!(error.kind, ErrorKind::AlreadyExists) && pinned => {}
+        Err(error)
+            if matches!(error.kind, ErrorKind::NotFound) && !pinned && zfs.exists(&target.name) => {
+        }
+        Err(error) => return Err(bus_error(&context, &error)),
     }
     let changed = zfs
         .dataset(&target.name)
@@ -342,6 +410,7 @@ pub fn info(container_id: &str, snapshot: &Dataset, container_deleted: bool) -> 
         managed: props.get(MANAGED).map(String::as_str) == Some(MANAGED_VALUE),
         group: props.get(GROUP).cloned(),
         container_deleted,
+        pinned: snapshot.holds > 0,
     }
 }
 

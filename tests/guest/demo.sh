@@ -51,6 +51,7 @@ show hoody-snap --json snapshots show --container web-1 --name agent-result
 show hoody-snap snapshots delete --container web-1 --name agent-result
 show hoody-snap snapshots restore --container web-1 --name before-ai-changes
 show cat "$files/app.conf"
+show hoody-snap snapshots preview --container web-1
 show hoody-snap containers list
 show hoody-snap containers delete --container web-2
 show hoody-snap containers create --container 'bad/id'

@@ -202,10 +202,20 @@ pub fn wait_for_exit(pid: &str) {
 }
 
 /// Starts the daemon with the test configuration, optionally with a fault point armed, and
-/// waits until it owns its bus name. The daemon outlives the test process on purpose, so it is
+/// waits until it owns its bus name.
+pub fn start_daemon(fault: Option<&str>) {
+    let environment: Vec<(&str, &str)> = fault
+        .map(|point| ("HOODY_SNAPD_FAULT", point))
+        .into_iter()
+        .collect();
+    start_daemon_with(&env("HOODY_CONFIG"), &environment);
+}
+
+/// Starts the daemon with a configuration file and extra environment variables, and waits
+/// until it owns its bus name. The daemon outlives the test process on purpose, so it is
 /// never waited for here.
 #[allow(clippy::zombie_processes)]
-pub fn start_daemon(fault: Option<&str>) {
+pub fn start_daemon_with(config: &str, environment: &[(&str, &str)]) {
     let log = std::fs::OpenOptions::new()
         .append(true)
         .create(true)
@@ -213,14 +223,14 @@ pub fn start_daemon(fault: Option<&str>) {
         .unwrap();
     let mut command = Command::new(env("HOODY_SNAPD_BIN"));
     command
-        .args(["--config", &env("HOODY_CONFIG")])
+        .args(["--config", config])
         .stdin(std::process::Stdio::null())
         .stdout(log.try_clone().unwrap())
-        .stderr(log);
-    if let Some(point) = fault {
-        command.env("HOODY_SNAPD_FAULT", point);
-    } else {
-        command.env_remove("HOODY_SNAPD_FAULT");
+        .stderr(log)
+        .env_remove("HOODY_SNAPD_FAULT")
+        .env_remove("HOODY_SNAPD_CLOCK_FILE");
+    for (name, value) in environment {
+        command.env(name, value);
     }
     let child = command.spawn().expect("cannot start hoody-snapd");
     std::fs::write(PID_FILE, child.id().to_string()).unwrap();

@@ -104,13 +104,22 @@ fn unprivileged_caller_is_denied_changes() {
     let dataset = create_container(&id);
     let snapshot = create_snapshot(&id, "guarded", 0);
     let name = snapshot["name"].as_str().unwrap();
-    let calls: [(&str, &str, Vec<&str>); 6] = [
+    let calls: [(&str, &str, Vec<&str>); 11] = [
         ("CreateContainer", "ss", vec!["intruder", ""]),
         ("DeleteContainer", "s", vec![&id]),
         ("CreateSnapshot", "ssu", vec![&id, "", "0"]),
         ("RestoreSnapshot", "ssa{sv}", vec![&id, name, "0"]),
         ("DeleteSnapshot", "ss", vec![&id, name]),
         ("SetAlias", "sss", vec![&id, name, "taken"]),
+        ("SetExpiry", "ssu", vec![&id, name, "1"]),
+        ("PinSnapshot", "ss", vec![&id, name]),
+        ("UnpinSnapshot", "ss", vec![&id, name]),
+        ("CreateSnapshotGroup", "assu", vec!["1", &id, "", "0"]),
+        (
+            "CopyContainer",
+            "ssssa{sv}",
+            vec![&id, name, "intruder", "", "0"],
+        ),
     ];
     for (method, signature, args) in calls {
         let output = busctl_call(Some("nobody"), method, signature, &args);

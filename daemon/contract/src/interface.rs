@@ -15,7 +15,9 @@ use zbus::object_server::SignalEmitter;
 use zbus::zvariant::OwnedValue;
 use zbus::{interface, Connection};
 
-use crate::{ContainerInfo, Error, JobInfo, SnapshotInfo, DELETE_REASON_USER};
+use crate::{
+    ContainerInfo, Error, ExpiryPreview, ExpiryProblem, JobInfo, SnapshotInfo, DELETE_REASON_USER,
+};
 
 /// The peer that sent a method call, as the bus daemon reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -115,6 +117,33 @@ pub trait Backend: Send + Sync + 'static {
         snapshot: &str,
         alias: &str,
     ) -> impl Future<Output = Result<SnapshotInfo, Error>> + Send;
+
+    fn set_expiry(
+        &self,
+        caller: &Caller,
+        container: &str,
+        snapshot: &str,
+        days: u32,
+    ) -> impl Future<Output = Result<SnapshotInfo, Error>> + Send;
+
+    fn set_pinned(
+        &self,
+        caller: &Caller,
+        container: &str,
+        snapshot: &str,
+        pinned: bool,
+    ) -> impl Future<Output = Result<SnapshotInfo, Error>> + Send;
+
+    fn preview_expiry(
+        &self,
+        caller: &Caller,
+        container: &str,
+    ) -> impl Future<Output = Result<Vec<ExpiryPreview>, Error>> + Send;
+
+    fn get_expiry_status(
+        &self,
+        caller: &Caller,
+    ) -> impl Future<Output = Result<Vec<ExpiryProblem>, Error>> + Send;
 
     /// Version of the daemon, for the `Version` property.
     fn version(&self) -> String;
@@ -399,6 +428,74 @@ impl<B: Backend> Manager<B> {
         Ok(changed)
     }
 
+    /// Sets the expiry of a snapshot to `days` days from now; 0 makes it permanent. Returns the
+    /// changed snapshot.
+    async fn set_expiry(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        container: &str,
+        snapshot: &str,
+        days: u32,
+    ) -> Result<SnapshotInfo, Error> {
+        let caller = resolve_caller(&header, connection).await?;
+        self.backend
+            .set_expiry(&caller, container, snapshot, days)
+            .await
+    }
+
+    /// Pins a snapshot with a ZFS hold: nothing deletes it, expiry included, until it is
+    /// unpinned. Returns the pinned snapshot.
+    async fn pin_snapshot(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        container: &str,
+        snapshot: &str,
+    ) -> Result<SnapshotInfo, Error> {
+        let caller = resolve_caller(&header, connection).await?;
+        self.backend
+            .set_pinned(&caller, container, snapshot, true)
+            .await
+    }
+
+    /// Removes the pin of a snapshot. Holds made by other tools stay. Returns the snapshot.
+    async fn unpin_snapshot(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        container: &str,
+        snapshot: &str,
+    ) -> Result<SnapshotInfo, Error> {
+        let caller = resolve_caller(&header, connection).await?;
+        self.backend
+            .set_pinned(&caller, container, snapshot, false)
+            .await
+    }
+
+    /// Lists what expiry will do with each snapshot of a container (all containers when the
+    /// argument is empty), soonest deletion first, and why each other one is kept.
+    async fn preview_expiry(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        container: &str,
+    ) -> Result<Vec<ExpiryPreview>, Error> {
+        let caller = resolve_caller(&header, connection).await?;
+        self.backend.preview_expiry(&caller, container).await
+    }
+
+    /// Lists the snapshots that expiry could not delete, and those whose expiry property is
+    /// not a time.
+    async fn get_expiry_status(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+    ) -> Result<Vec<ExpiryProblem>, Error> {
+        let caller = resolve_caller(&header, connection).await?;
+        self.backend.get_expiry_status(&caller).await
+    }
+
     /// Version of the running daemon.
     #[zbus(property)]
     fn version(&self) -> String {
@@ -458,7 +555,8 @@ impl<B: Backend> Manager<B> {
         name: &str,
     ) -> zbus::Result<()>;
 
-    /// Announces that a snapshot was deleted. The reason is "user" for a caller's request.
+    /// Announces that a snapshot was deleted. The reason is "user" for a caller's request and
+    /// "expired" for expiry.
     #[zbus(signal)]
     pub async fn snapshot_deleted(
         emitter: &SignalEmitter<'_>,
@@ -537,6 +635,30 @@ mod tests {
             rejected()
         }
         async fn get_job(&self, _: &Caller, _: u32) -> Result<JobInfo, Error> {
+            rejected()
+        }
+        async fn set_expiry(
+            &self,
+            _: &Caller,
+            _: &str,
+            _: &str,
+            _: u32,
+        ) -> Result<SnapshotInfo, Error> {
+            rejected()
+        }
+        async fn set_pinned(
+            &self,
+            _: &Caller,
+            _: &str,
+            _: &str,
+            _: bool,
+        ) -> Result<SnapshotInfo, Error> {
+            rejected()
+        }
+        async fn preview_expiry(&self, _: &Caller, _: &str) -> Result<Vec<ExpiryPreview>, Error> {
+            rejected()
+        }
+        async fn get_expiry_status(&self, _: &Caller) -> Result<Vec<ExpiryProblem>, Error> {
             rejected()
         }
         async fn get_snapshot(&self, _: &Caller, _: &str, _: &str) -> Result<SnapshotInfo, Error> {

@@ -10,6 +10,9 @@ use zbus::zvariant::{DeserializeDict, SerializeDict, Type};
 /// Reason sent with `SnapshotDeleted` when a caller deleted the snapshot.
 pub const DELETE_REASON_USER: &str = "user";
 
+/// Reason sent with `SnapshotDeleted` when expiry deleted the snapshot.
+pub const DELETE_REASON_EXPIRED: &str = "expired";
+
 /// A snapshot of a container as callers see it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, SerializeDict, DeserializeDict, Type)]
 #[zvariant(signature = "a{sv}")]
@@ -40,6 +43,38 @@ pub struct SnapshotInfo {
     pub group: Option<String>,
     /// Whether the container was deleted; its snapshots are kept until deleted or expired.
     pub container_deleted: bool,
+    /// Whether the snapshot has a user hold (a pin, or a hold made with `zfs hold`): expiry and
+    /// delete keep it until the hold is released.
+    pub pinned: bool,
+}
+
+/// What expiry will do with one snapshot, from `PreviewExpiry`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, SerializeDict, DeserializeDict, Type)]
+#[zvariant(signature = "a{sv}")]
+pub struct ExpiryPreview {
+    pub container: String,
+    pub name: String,
+    pub alias: Option<String>,
+    /// The stored expiry, RFC 3339 in UTC; absent for permanent snapshots.
+    pub expires_at: Option<String>,
+    /// `delete` when the next sweep deletes it, `keep` otherwise.
+    pub action: String,
+    /// `expired`, `not yet due`, `permanent`, `pinned`, `not managed` or `invalid expiry`.
+    pub reason: String,
+}
+
+/// A snapshot that expiry could not delete or cannot judge, from `GetExpiryStatus`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, SerializeDict, DeserializeDict, Type)]
+#[zvariant(signature = "a{sv}")]
+pub struct ExpiryProblem {
+    pub container: String,
+    pub name: String,
+    /// Why: the ZFS error of the last delete, `held`, or `invalid expiry "<value>"`.
+    pub reason: String,
+    /// When the problem was first seen, RFC 3339 in UTC.
+    pub since: String,
+    /// How many sweeps have tried to delete the snapshot.
+    pub attempts: u32,
 }
 
 /// A container as callers see it.
@@ -106,6 +141,7 @@ pub struct SnapshotJson<'a> {
     pub managed: bool,
     pub group: Option<&'a str>,
     pub container_deleted: bool,
+    pub pinned: bool,
 }
 
 impl SnapshotInfo {
@@ -124,6 +160,7 @@ impl SnapshotInfo {
             managed: self.managed,
             group: self.group.as_deref(),
             container_deleted: self.container_deleted,
+            pinned: self.pinned,
         }
     }
 }
@@ -175,6 +212,7 @@ mod tests {
             managed: true,
             group: None,
             container_deleted: false,
+            pinned: false,
         };
         let context = Context::new_dbus(Endian::Little, 0);
         let bytes = to_bytes(context, &snapshot).unwrap();

@@ -465,6 +465,39 @@ impl Zfs {
         })
     }
 
+    /// Places a user hold with `tag` on a snapshot (`zfs hold`). Holding it again with the same
+    /// tag fails with AlreadyExists.
+    pub fn hold(&self, snapshot: &str, tag: &str) -> Result<(), ZfsError> {
+        let holds = string_list(&[(snapshot, tag)])?;
+        let mut errors = NvList(ptr::null_mut());
+        // SAFETY: holds maps the snapshot to its tag; -1 means no cleanup file descriptor, so
+        // the hold outlives this process. The errors list is freed by NvList.
+        let errno = unsafe { sys::lzc_hold(holds.0, -1, &mut errors.0) };
+        let failed = errno_pairs(&errors, "lzc_hold");
+        if let Some((_, error)) = failed.into_iter().next() {
+            return Err(error);
+        }
+        errno_result("lzc_hold", snapshot, errno)
+    }
+
+    /// Releases the user hold with `tag` from a snapshot (`zfs release`).
+    pub fn release(&self, snapshot: &str, tag: &str) -> Result<(), ZfsError> {
+        let mut tags = NvList::new();
+        tags.add_boolean(&c_string(tag)?);
+        let holds = NvList::new();
+        let c_snapshot = c_string(snapshot)?;
+        // SAFETY: holds and tags are valid nvlists; fnvlist_add_nvlist copies tags.
+        unsafe { sys::fnvlist_add_nvlist(holds.0, c_snapshot.as_ptr(), tags.0) };
+        let mut errors = NvList(ptr::null_mut());
+        // SAFETY: holds maps the snapshot to a list of tags; the errors list is freed by NvList.
+        let errno = unsafe { sys::lzc_release(holds.0, &mut errors.0) };
+        let failed = errno_pairs(&errors, "lzc_release");
+        if let Some((_, error)) = failed.into_iter().next() {
+            return Err(error);
+        }
+        errno_result("lzc_release", snapshot, errno)
+    }
+
     /// Sets a user or native property on a filesystem or snapshot. libzfs parses the value by
     /// the property's type, so `mountpoint=none` and `canmount=off` work too.
     pub fn set_property(&self, dataset: &str, property: &str, value: &str) -> Result<(), ZfsError> {
