@@ -19,7 +19,7 @@ use crate::zfs::{Dataset, Zfs};
 /// Tag of the user hold that pins a snapshot.
 pub const PIN_TAG: &str = "icu.hoody.pin";
 
-/// What expiry does with one snapshot, and why.
+/// Outcome of expiry for one snapshot, with its reason.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
     /// Due: its expiry has passed.

@@ -1,10 +1,10 @@
 //! Restore of a container to any of its snapshots, keeping every other snapshot.
 //!
 //! When the target is the newest snapshot of the container's filesystem, a plain rollback does
-//! it. Otherwise a rollback would destroy the newer snapshots, so the daemon instead clones the
-//! target, promotes the clone (which takes over the target and the older snapshots), moves the
-//! old filesystem below the internal root as a superseded timeline (keeping the newer
-//! snapshots), and renames the clone into the container's place. docs/restore.md draws the
+//! it. Otherwise a rollback would destroy the newer snapshots. Instead, the daemon clones the
+//! target and promotes the clone, which takes over the target and the older snapshots. Then it
+//! moves the old filesystem, with the newer snapshots, below the internal root as a superseded
+//! timeline, and renames the clone into the container's place. docs/restore.md draws the
 //! datasets before and after. Each step is recorded in the journal first, so a crash at any
 //! step is completed or undone at the next start.
 
@@ -32,7 +32,7 @@ use crate::{busy, fault};
 /// Alias given to the snapshot that `save_before` takes, with `-2`, `-3`... when it is taken.
 const SAVED_ALIAS: &str = "before-restore";
 
-/// How long a hook may run when the configuration does not say.
+/// How long a hook may run when the configuration sets no timeout.
 const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A restore request.
@@ -47,7 +47,7 @@ pub struct RestoreRequest<'a> {
     pub now: DateTime<Utc>,
 }
 
-/// What a restore did.
+/// Result of a restore.
 pub struct Restored {
     pub snapshot: SnapshotInfo,
     /// The snapshot that `save_before` took.
