@@ -13,11 +13,20 @@ pub fn test_clock() -> Option<std::sync::Arc<dyn Fn() -> DateTime<Utc> + Send + 
     #[cfg(feature = "fault-injection")]
     if let Some(path) = std::env::var_os("HOODY_SNAPD_CLOCK_FILE") {
         tracing::warn!(path = ?path, "using the test clock");
+        // A file caught in the middle of a rewrite reads as empty, so the last offset that
+        // parsed is kept until the next one does.
+        let last = std::sync::atomic::AtomicI64::new(0);
         return Some(std::sync::Arc::new(move || {
-            let offset = std::fs::read_to_string(&path)
+            let read = std::fs::read_to_string(&path)
                 .ok()
-                .and_then(|text| text.trim().parse::<i64>().ok())
-                .unwrap_or(0);
+                .and_then(|text| text.trim().parse::<i64>().ok());
+            let offset = match read {
+                Some(offset) => {
+                    last.store(offset, std::sync::atomic::Ordering::Relaxed);
+                    offset
+                }
+                None => last.load(std::sync::atomic::Ordering::Relaxed),
+            };
             Utc::now() + chrono::Duration::seconds(offset)
         }));
     }

@@ -154,6 +154,19 @@ pub fn journal_entries() -> Vec<String> {
     .collect()
 }
 
+/// Sets the offset of a test clock file, in seconds, with an atomic rename, so the daemon
+/// never reads a half-written file.
+pub fn write_clock(file: &str, offset_seconds: i64) {
+    let temporary = format!("{file}.new");
+    std::fs::write(&temporary, offset_seconds.to_string()).unwrap();
+    std::fs::rename(&temporary, file).unwrap();
+}
+
+/// Returns the contents of the daemon log.
+pub fn daemon_log() -> String {
+    std::fs::read_to_string(env("HOODY_DAEMON_LOG")).unwrap_or_default()
+}
+
 const PID_FILE: &str = "/tmp/hoody-snapd.pid";
 
 fn bus_name_owned() -> bool {

@@ -21,7 +21,7 @@ impl ClockDaemon {
     fn start(time_zone: Option<&str>) -> ClockDaemon {
         std::fs::create_dir_all(WORK_DIR).unwrap();
         let clock_file = format!("{WORK_DIR}/clock");
-        std::fs::write(&clock_file, "0").unwrap();
+        write_clock(&clock_file, 0);
         let config = format!("{WORK_DIR}/config.toml");
         let base = std::fs::read_to_string(std::env::var("HOODY_CONFIG").unwrap()).unwrap();
         std::fs::write(
@@ -46,7 +46,7 @@ impl ClockDaemon {
             .unwrap()
             .as_secs_f64();
         let offset = (time.timestamp_millis() as f64 / 1000.0 - real).round() as i64;
-        std::fs::write(&self.clock_file, offset.to_string()).unwrap();
+        write_clock(&self.clock_file, offset);
     }
 }
 
@@ -93,12 +93,13 @@ fn expired_snapshot_deleted_at_deadline() {
     stays_for(&full, 3);
     daemon.set(expires + chrono::Duration::seconds(1));
     gone_within(&full, 15);
-    let log = std::fs::read_to_string(std::env::var("HOODY_DAEMON_LOG").unwrap()).unwrap();
-    let line = log
-        .lines()
-        .rev()
-        .find(|line| line.contains(snapshot["name"].as_str().unwrap()) && line.contains("expired"));
-    let line = line.expect("no log line for the expired snapshot");
+    let name = snapshot["name"].as_str().unwrap();
+    let logged = |line: &&str| line.contains(name) && line.contains("reason=\"expired\"");
+    wait_until("the deletion is logged", Duration::from_secs(10), || {
+        daemon_log().lines().any(|line| logged(&line))
+    });
+    let log = daemon_log();
+    let line = log.lines().rev().find(logged).unwrap();
     assert!(line.contains(&id), "{line}");
     assert!(
         line.contains(snapshot["expires_at"].as_str().unwrap()),
