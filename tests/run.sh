@@ -39,7 +39,7 @@ for line in sys.stdin:
 )
 # The lifecycle and crash recovery tests restart the shared daemon, so they run after all
 # others.
-restarting='/(lifecycle|crash_recovery|expiry)-'
+restarting='/(lifecycle|crash_recovery|expiry|full_pool)-'
 mapfile -t binaries < <(printf '%s\n' "${binaries[@]}" | grep -Ev "$restarting"; printf '%s\n' "${binaries[@]}" | grep -E "$restarting")
 if [ "${#binaries[@]}" -eq 0 ]; then
     echo "run: no integration test binaries were built" >&2

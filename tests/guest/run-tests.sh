@@ -38,7 +38,7 @@ for binary in "${tests[@]}"; do
     guest_log "running $name"
     threads=2
     # Tests that restart the shared daemon run one at a time.
-    case "$name" in lifecycle-* | crash_recovery-* | expiry-*) threads=1 ;; esac
+    case "$name" in lifecycle-* | crash_recovery-* | expiry-* | full_pool-*) threads=1 ;; esac
     "$binary" --test-threads="$threads" 2>&1 | tee "$results/$name.log"
     status=${PIPESTATUS[0]}
     line=$(grep -E '^test result:' "$results/$name.log" | tail -n 1)
