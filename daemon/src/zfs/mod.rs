@@ -279,25 +279,10 @@ impl Zfs {
         })
     }
 
-    /// Destroys snapshots atomically, in one transaction group.
+    /// Destroys snapshots atomically, in one transaction group. A held snapshot, or one with
+    /// clones, fails the batch with EBUSY.
     pub fn destroy_snapshots(&self, snapshots: &[String]) -> Result<(), BatchError> {
-        let target = snapshots.join(" ");
-        let names = name_list(snapshots).map_err(|error| BatchError {
-            error,
-            failed: Vec::new(),
-        })?;
-        let mut errors = NvList(ptr::null_mut());
-        // SAFETY: names is a valid nvlist; the errors list is allocated by the call and freed by
-        // NvList. defer is false, so a held snapshot fails with EBUSY instead of waiting.
-        let errno =
-            unsafe { sys::lzc_destroy_snaps(names.0, sys::boolean_t_B_FALSE, &mut errors.0) };
-        if errno == 0 {
-            return Ok(());
-        }
-        Err(BatchError {
-            error: ZfsError::from_errno("lzc_destroy_snaps", &target, errno),
-            failed: errno_pairs(&errors, "lzc_destroy_snaps"),
-        })
+        self.destroy_snaps(snapshots, false)
     }
 
     /// Rolls a filesystem back to a snapshot, which must be its most recent one.
@@ -403,15 +388,24 @@ impl Zfs {
     /// Marks snapshots for destruction once their last clone or hold is gone, or destroys them
     /// now when they have none.
     pub fn destroy_snapshots_deferred(&self, snapshots: &[String]) -> Result<(), BatchError> {
+        self.destroy_snaps(snapshots, true)
+    }
+
+    fn destroy_snaps(&self, snapshots: &[String], defer: bool) -> Result<(), BatchError> {
         let target = snapshots.join(" ");
         let names = name_list(snapshots).map_err(|error| BatchError {
             error,
             failed: Vec::new(),
         })?;
+        let defer = if defer {
+            sys::boolean_t_B_TRUE
+        } else {
+            sys::boolean_t_B_FALSE
+        };
         let mut errors = NvList(ptr::null_mut());
-        // SAFETY: as in destroy_snapshots, with defer true.
-        let errno =
-            unsafe { sys::lzc_destroy_snaps(names.0, sys::boolean_t_B_TRUE, &mut errors.0) };
+        // SAFETY: names is a valid nvlist; the errors list is allocated by the call and freed by
+        // NvList.
+        let errno = unsafe { sys::lzc_destroy_snaps(names.0, defer, &mut errors.0) };
         if errno == 0 {
             return Ok(());
         }
