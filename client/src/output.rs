@@ -1,4 +1,4 @@
-//! What the client prints: text tables, JSON envelopes, error messages and exit codes.
+//! Client output: text tables, JSON envelopes, error messages and exit codes.
 
 use std::process::ExitCode;
 

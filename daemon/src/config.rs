@@ -55,7 +55,7 @@ impl Default for ZfsConfig {
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ExpiryConfig {
-    /// Longest time, in seconds, that the expiry task sleeps between sweeps, even when the
+    /// Maximum time, in seconds, that the expiry task sleeps between sweeps, even when the
     /// next expiry is later.
     pub max_sleep_seconds: u32,
     /// Seconds before a snapshot that could not be deleted is tried again.

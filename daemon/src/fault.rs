@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, Utc};
 
-/// Returns the test clock when the feature is built in and the environment asks for one.
+/// Returns the test clock when the feature is built in and `HOODY_SNAPD_CLOCK_FILE` is set.
 pub fn test_clock() -> Option<std::sync::Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>> {
     #[cfg(feature = "fault-injection")]
     if let Some(path) = std::env::var_os("HOODY_SNAPD_CLOCK_FILE") {

@@ -117,7 +117,7 @@ pub fn finish_property(zfs: &Zfs, layout: &Layout, name: &str) {
 
 /// An entry found in the journal.
 pub struct Entry {
-    /// The property that holds it.
+    /// The property that contains it.
     pub property: String,
     /// The record, or why it cannot be read.
     pub record: Result<Record, String>,

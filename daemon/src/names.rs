@@ -114,7 +114,7 @@ impl InternalKind {
 /// milliseconds since the epoch (enough until the year 2286).
 const INTERNAL_SUFFIX_LEN: usize = ".t0000000000000".len();
 
-/// Where containers and the daemon's internal datasets live.
+/// Parent filesystems of the containers and of the daemon's internal datasets.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layout {
     /// Parent of the container filesystems.

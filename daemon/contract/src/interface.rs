@@ -512,7 +512,7 @@ impl<B: Backend> Manager<B> {
     ) -> zbus::Result<()>;
 
     /// Announces the end of a job. On failure, `error` is the D-Bus error name and `message`
-    /// says why; on success both are empty.
+    /// gives the reason; on success both are empty.
     #[zbus(signal)]
     pub async fn job_finished(
         emitter: &SignalEmitter<'_>,

@@ -48,7 +48,7 @@ pub struct SnapshotInfo {
     pub pinned: bool,
 }
 
-/// What expiry will do with one snapshot, from `PreviewExpiry`.
+/// The planned outcome of expiry for one snapshot, from `PreviewExpiry`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, SerializeDict, DeserializeDict, Type)]
 #[zvariant(signature = "a{sv}")]
 pub struct ExpiryPreview {
@@ -103,7 +103,7 @@ pub struct ContainerInfo {
 pub struct JobInfo {
     /// Job id, as returned by the method that started the job.
     pub id: u32,
-    /// What the job does, for example `copy`.
+    /// Kind of job, for example `copy`.
     pub kind: String,
     /// `running`, `succeeded` or `failed`.
     pub state: String,
