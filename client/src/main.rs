@@ -4,6 +4,7 @@
 
 mod jobs;
 mod output;
+mod users;
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -50,6 +51,8 @@ enum Command {
     /// Show background jobs.
     #[command(subcommand)]
     Jobs(JobCommand),
+    /// Make the daemon read its configuration file again, as `systemctl reload` does.
+    Reload,
 }
 
 #[derive(Subcommand)]
@@ -77,6 +80,14 @@ enum ContainerCommand {
     Delete {
         #[arg(long, value_name = "ID")]
         container: String,
+    },
+    /// Give a container to a unix user, who may then list, create and restore its snapshots.
+    SetOwner {
+        #[arg(long, value_name = "ID")]
+        container: String,
+        /// User name or uid of the new owner.
+        #[arg(long, value_name = "USER")]
+        owner: String,
     },
     /// Copy a snapshot into a new container, and wait until the copy is done.
     Copy {
@@ -219,6 +230,14 @@ async fn run(command: Command) -> Result<Success, Failure> {
     match command {
         Command::Containers(command) => run_container(&proxy, command).await,
         Command::Snapshots(command) => run_snapshot(&proxy, command).await,
+        Command::Reload => {
+            call(proxy.reload().await)?;
+            Ok(Success {
+                message: "configuration reloaded".into(),
+                data: Value::Null,
+                text: String::new(),
+            })
+        }
         Command::Jobs(JobCommand::Show { job }) => {
             let info = call(proxy.get_job(job).await)?;
             Ok(Success {
@@ -257,6 +276,20 @@ async fn run_container(
                 message: format!("deleted container {container}"),
                 data: Value::Null,
                 text: String::new(),
+            })
+        }
+        ContainerCommand::SetOwner { container, owner } => {
+            let uid = users::uid_of(&owner)
+                .map_err(|message| Failure::from_error(Error::InvalidArgument(message)))?;
+            let changed = call(proxy.set_owner(&container, uid).await)?;
+            Ok(Success {
+                message: format!(
+                    "container {} now belongs to {}",
+                    changed.id,
+                    users::name_of(changed.owner)
+                ),
+                data: json!(changed.to_json()),
+                text: output::container_table(std::slice::from_ref(&changed)),
             })
         }
         ContainerCommand::Copy {

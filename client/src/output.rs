@@ -343,6 +343,7 @@ pub fn container_table(containers: &[ContainerInfo]) -> String {
             vec![
                 escape(&c.id),
                 escape(&c.project),
+                escape(&crate::users::name_of(c.owner)),
                 c.snapshot_count.to_string(),
                 human_size(c.used),
                 c.created_at.clone(),
@@ -354,6 +355,7 @@ pub fn container_table(containers: &[ContainerInfo]) -> String {
         &[
             "CONTAINER",
             "PROJECT",
+            "OWNER",
             "SNAPSHOTS",
             "USED",
             "CREATED",

@@ -14,7 +14,8 @@ use crate::fault;
 use crate::journal::{self, Operation};
 use crate::names::{self, encode_component, InternalKind, Layout};
 use crate::properties::{
-    self, CONTAINER_ID, CREATED, MANAGED, MANAGED_VALUE, PROJECT_ID, ROLE, ROLE_DELETED, ROLE_LIVE,
+    self, CONTAINER_ID, CREATED, MANAGED, MANAGED_VALUE, OWNER, PROJECT_ID, ROLE, ROLE_DELETED,
+    ROLE_LIVE,
 };
 use crate::zfs::{Dataset, ErrorKind, Zfs, ZfsError};
 
@@ -93,6 +94,7 @@ pub fn create(
     layout: &Layout,
     id: &str,
     project: &str,
+    owner: u32,
     now: DateTime<Utc>,
 ) -> Result<ContainerInfo, Error> {
     let dataset = layout
@@ -106,12 +108,14 @@ pub fn create(
     names::check_id("project", project).map_err(|e| Error::InvalidArgument(e.0))?;
 
     let created = properties::format_time(now);
+    let owner = owner.to_string();
     let props = [
         (CONTAINER_ID, id),
         (PROJECT_ID, project),
         (CREATED, created.as_str()),
         (MANAGED, MANAGED_VALUE),
         (ROLE, ROLE_LIVE),
+        (OWNER, owner.as_str()),
     ];
     zfs.create_filesystem(&dataset, &props).map_err(|error| {
         if error.kind == ErrorKind::AlreadyExists {
@@ -171,6 +175,54 @@ pub fn list(zfs: &Zfs, layout: &Layout) -> Result<Vec<ContainerInfo>, Error> {
         containers.push(info(&child, count));
     }
     Ok(containers)
+}
+
+/// Gives a container to another owner: sets the owner on every dataset of its family, so the
+/// owner stays the same after a restore and after the container is deleted.
+pub fn set_owner(zfs: &Zfs, layout: &Layout, id: &str, uid: u32) -> Result<ContainerInfo, Error> {
+    let family = Family::load(zfs, layout, id)?;
+    let live = family.require_live()?;
+    let value = uid.to_string();
+    for member in family.live.iter().chain(&family.others) {
+        zfs.set_property(&member.dataset.name, OWNER, &value)
+            .map_err(|error| {
+                bus_error(&format!("cannot set the owner of container {id}"), &error)
+            })?;
+    }
+    let found = zfs
+        .dataset(&live.dataset.name)
+        .map_err(|error| bus_error(&format!("cannot read container {id}"), &error))?;
+    Ok(info(&found, family.snapshots().len()))
+}
+
+/// The owner recorded on a dataset; root when none is recorded. A value that is not a uid
+/// grants nobody, so it reads as `u32::MAX`, which no caller has (it is `(uid_t) -1`).
+pub fn owner_in(dataset: &Dataset) -> u32 {
+    match dataset.user_properties.get(OWNER) {
+        None => 0,
+        Some(value) => properties::parse_owner(value).unwrap_or(u32::MAX),
+    }
+}
+
+/// Reads the owner of a container, live or deleted; `None` when no dataset carries the id.
+pub fn owner_of(zfs: &Zfs, layout: &Layout, id: &str) -> Option<u32> {
+    let live = layout.container(id).ok()?;
+    if let Ok(dataset) = zfs.dataset(&live) {
+        if dataset
+            .user_properties
+            .get(CONTAINER_ID)
+            .map(String::as_str)
+            == Some(id)
+        {
+            return Some(owner_in(&dataset));
+        }
+    }
+    let family = Family::load(zfs, layout, id).ok()?;
+    let newest = family
+        .others
+        .iter()
+        .max_by_key(|member| member.dataset.createtxg)?;
+    Some(owner_in(&newest.dataset))
 }
 
 /// Deletes a container. Its snapshots stay: a container with snapshots moves below the
@@ -281,6 +333,7 @@ pub fn info(dataset: &Dataset, snapshot_count: usize) -> ContainerInfo {
             .get(PROJECT_ID)
             .cloned()
             .unwrap_or_else(|| DEFAULT_PROJECT.into()),
+        owner: owner_in(dataset),
         dataset: dataset.name.clone(),
         mountpoint: dataset.mountpoint.clone(),
         created_at: properties::format_time(created_at),

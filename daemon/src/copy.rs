@@ -20,7 +20,7 @@ use crate::fault;
 use crate::journal::{self, Operation};
 use crate::names::{self, InternalKind, Layout};
 use crate::properties::{
-    self, CONTAINER_ID, CREATED, MANAGED, MANAGED_VALUE, PROJECT_ID, ROLE, ROLE_LIVE,
+    self, CONTAINER_ID, CREATED, MANAGED, MANAGED_VALUE, OWNER, PROJECT_ID, ROLE, ROLE_LIVE,
 };
 use crate::snapshots::{self, short_name};
 use crate::zfs::{ErrorKind, Zfs};
@@ -31,6 +31,8 @@ pub struct CopyRequest<'a> {
     pub snapshot: &'a str,
     pub container: &'a str,
     pub project: &'a str,
+    /// Unix uid of the new container's owner.
+    pub owner: u32,
     /// Make an instant copy as a ZFS clone instead of a full send and receive.
     pub clone: bool,
     pub now: DateTime<Utc>,
@@ -84,12 +86,14 @@ pub fn copy(
         request.project
     };
     let created = properties::format_time(request.now);
+    let owner = request.owner.to_string();
     let props = [
         (CONTAINER_ID, request.container),
         (PROJECT_ID, project),
         (CREATED, created.as_str()),
         (MANAGED, MANAGED_VALUE),
         (ROLE, ROLE_LIVE),
+        (OWNER, owner.as_str()),
     ];
 
     if request.clone {

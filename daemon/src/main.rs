@@ -1,23 +1,6 @@
 //! hoody-snapd: a system daemon that owns the ZFS snapshots of containers and serves them on
 //! the D-Bus system bus as `icu.hoody.Snapd1`.
 
-mod busy;
-mod config;
-mod containers;
-mod copy;
-mod expiry;
-mod family;
-mod fault;
-mod journal;
-mod logging;
-mod names;
-mod properties;
-mod recovery;
-mod restore;
-mod service;
-mod snapshots;
-mod zfs;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -28,8 +11,9 @@ use hoody_snapd_contract::{Manager, BUS_NAME, INTROSPECTION_XML, OBJECT_PATH};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_tokio::Signals;
 
-use crate::config::Config;
-use crate::service::Service;
+use hoody_snapd::config::{self, Config};
+use hoody_snapd::service::{self, Service};
+use hoody_snapd::{containers, fault, logging, names, recovery, zfs};
 
 /// Daemon that keeps ZFS snapshots of containers, controlled over the D-Bus system bus.
 #[derive(Parser)]
@@ -99,7 +83,7 @@ fn run_daemon(config_path: &std::path::Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(config)) {
+    match runtime.block_on(serve(config, config_path.to_path_buf())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             tracing::error!("{message}");
@@ -109,7 +93,7 @@ fn run_daemon(config_path: &std::path::Path) -> ExitCode {
 }
 
 /// Opens ZFS, takes the bus name, and serves calls until SIGTERM or SIGINT.
-async fn serve(config: Config) -> Result<(), String> {
+async fn serve(config: Config, config_path: std::path::PathBuf) -> Result<(), String> {
     let zfs = zfs::Zfs::open()
         .map_err(|error| format!("cannot open ZFS: {error}; is the zfs module loaded?"))?;
     let (userland, kernel) = zfs.versions();
@@ -125,19 +109,21 @@ async fn serve(config: Config) -> Result<(), String> {
     let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])
         .map_err(|error| format!("cannot install signal handlers: {error}"))?;
     let clock: service::Clock = fault::test_clock().unwrap_or_else(|| Arc::new(chrono::Utc::now));
-    let service = Service::new(zfs, config, layout, clock);
+    let service = Service::new(zfs, config, config_path, layout, clock);
     let connection = zbus::connection::Builder::system()
         .and_then(|builder| builder.serve_at(OBJECT_PATH, Manager::new(service.clone())))
-        .and_then(|builder| builder.name(BUS_NAME))
         .map_err(|error| format!("cannot set up the D-Bus connection: {error}"))?
         .build()
         .await
-        .map_err(|error| {
-            format!("cannot connect to the system bus as {BUS_NAME}: {error}; is another hoody-snapd running, and is the D-Bus policy installed?")
-        })?;
+        .map_err(|error| format!("cannot connect to the system bus: {error}"))?;
     let emitter = zbus::object_server::SignalEmitter::new(&connection, OBJECT_PATH)
         .map_err(|error| format!("cannot create the signal emitter: {error}"))?;
     service.set_emitter(emitter.into_owned());
+    service.set_connection(connection.clone()).await;
+    // The name comes last, so that no call arrives before the service can check callers.
+    connection.request_name(BUS_NAME).await.map_err(|error| {
+        format!("cannot take the bus name {BUS_NAME}: {error}; is another hoody-snapd running, and is the D-Bus policy installed?")
+    })?;
     service.start_expiry();
     tracing::info!(
         bus_name = BUS_NAME,
@@ -148,9 +134,13 @@ async fn serve(config: Config) -> Result<(), String> {
 
     while let Some(signal) = signals.next().await {
         match signal {
-            SIGHUP => tracing::info!(
-                "SIGHUP received; reloading the configuration is not supported yet, ignoring"
-            ),
+            SIGHUP => {
+                let service = service.clone();
+                let result = tokio::task::spawn_blocking(move || service.reload_config()).await;
+                if let Ok(Err(error)) = result {
+                    tracing::warn!(error = %error.message(), "configuration not reloaded");
+                }
+            }
             _ => {
                 tracing::info!(signal, "shutting down");
                 break;

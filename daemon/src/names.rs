@@ -162,6 +162,10 @@ impl Layout {
 /// category Cc) and the Unicode line and paragraph separators are rejected, so an alias always
 /// fits on one line of a listing. An alias shaped like a snapshot name is rejected too, because
 /// restore and delete accept either, and the two must never be confused.
+///
+/// ZFS itself takes a user property value of up to 8191 bytes (`ZAP_MAXVALUELEN` less the NUL,
+/// checked in `dsl_props_set_check()` in `module/zfs/dsl_prop.c`); 100 characters are at most
+/// 400 bytes of UTF-8, far inside it.
 pub fn check_alias(alias: &str) -> Result<(), InvalidName> {
     let shown = shown(alias);
     let length = alias.chars().count();
@@ -189,6 +193,10 @@ pub fn check_alias(alias: &str) -> Result<(), InvalidName> {
 }
 
 /// Checks a snapshot reference (a name or an alias) given to restore, delete or show.
+///
+/// A reference never reaches ZFS as given: it is only compared with the names and aliases of
+/// the container's snapshots. The length bound keeps a megabyte argument out of the lookup and
+/// out of messages.
 pub fn check_snapshot_reference(reference: &str) -> Result<(), InvalidName> {
     if reference.is_empty() {
         return Err(InvalidName(
@@ -244,6 +252,9 @@ pub fn parse_snapshot_name(name: &str) -> Option<(&str, u32)> {
 }
 
 /// Checks an expiry in days against the configured maximum. Zero means permanent.
+///
+/// The configured maximum is itself at most [`MAX_EXPIRY_DAYS`] (checked when the
+/// configuration is read), so the expiry time never leaves the range of the timestamp types.
 pub fn check_expiry_days(days: u32, max_days: u32) -> Result<(), InvalidName> {
     if days > max_days {
         return Err(InvalidName(format!(

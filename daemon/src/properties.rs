@@ -4,12 +4,14 @@
 //! name (`zfs_prop_user()` in `module/zcommon/zfs_prop.c`). Times are RFC 3339 in UTC with
 //! milliseconds, so `zfs get` shows them readably and no time zone can shift them.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 
 /// Container id, on a container's filesystem.
 pub const CONTAINER_ID: &str = "icu.hoody:container-id";
 /// Project id, on a container's filesystem.
 pub const PROJECT_ID: &str = "icu.hoody:project-id";
+/// Unix uid of the owner, in decimal, on a container's filesystem. Absent means root.
+pub const OWNER: &str = "icu.hoody:owner";
 /// Creation time, on a container's filesystem and on each snapshot the daemon made.
 pub const CREATED: &str = "icu.hoody:created";
 /// Marker `true`, on each filesystem and snapshot the daemon made.
@@ -43,11 +45,14 @@ pub fn format_time(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// Parses a stored time. Returns `None` for anything that is not RFC 3339.
+/// Parses a stored time. Returns `None` for anything that is not RFC 3339, and for times
+/// whose UTC year is not 0 to 9999, because [`format_time`] could not show them in RFC 3339
+/// (`9999-12-31T23:30:00-01:00` is in the year 10000 in UTC).
 pub fn parse_time(value: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(value)
-        .ok()
-        .map(|time| time.with_timezone(&Utc))
+    let time = DateTime::parse_from_rfc3339(value)
+        .ok()?
+        .with_timezone(&Utc);
+    (0..=9999).contains(&time.year()).then_some(time)
 }
 
 /// Converts a ZFS `creation` value (whole seconds since the epoch) to a time.
@@ -56,6 +61,14 @@ pub fn time_from_epoch(seconds: u64) -> DateTime<Utc> {
         .ok()
         .and_then(|seconds| DateTime::from_timestamp(seconds, 0))
         .unwrap_or(DateTime::UNIX_EPOCH)
+}
+
+/// Reads an owner uid. `None` for a value that is not a decimal uid, which grants nobody.
+pub fn parse_owner(value: &str) -> Option<u32> {
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    value.parse().ok()
 }
 
 #[cfg(test)]
@@ -83,8 +96,18 @@ mod tests {
             "",
             "12345678901234567890",
             "2026-13-01T00:00:00Z",
+            "9999-12-31T23:30:00-01:00",
         ] {
             assert_eq!(parse_time(value), None, "{value:?} was parsed");
+        }
+    }
+
+    #[test]
+    fn owner_parse_takes_decimal_uids_only() {
+        assert_eq!(parse_owner("2001"), Some(2001));
+        assert_eq!(parse_owner("0"), Some(0));
+        for value in ["", "-1", "+5", " 1", "1e3", "4294967296", "alice"] {
+            assert_eq!(parse_owner(value), None, "{value:?} was parsed");
         }
     }
 

@@ -22,7 +22,7 @@ use crate::family::{self, Family, Member};
 use crate::journal::{self, Operation};
 use crate::names::{InternalKind, Layout};
 use crate::properties::{
-    ALIAS, CONTAINER_ID, CREATED, MANAGED, MANAGED_VALUE, PROJECT_ID, ROLE, ROLE_LIVE,
+    ALIAS, CONTAINER_ID, CREATED, MANAGED, MANAGED_VALUE, OWNER, PROJECT_ID, ROLE, ROLE_LIVE,
     ROLE_TIMELINE, ROLE_WORK,
 };
 use crate::snapshots::{self, short_name, CreateRequest};
@@ -233,7 +233,7 @@ fn restore_by_clone(
         (MANAGED, MANAGED_VALUE),
         (CONTAINER_ID, id),
     ];
-    for key in [PROJECT_ID, CREATED] {
+    for key in [PROJECT_ID, CREATED, OWNER] {
         if let Some(value) = props.get(key) {
             clone_props.push((key, value.as_str()));
         }
@@ -359,6 +359,8 @@ fn run_hook(
     let Some((program, args)) = command.split_first() else {
         return Ok(());
     };
+    // No shell runs the hook: each argument is one argv entry, and the values put into them are
+    // a checked container id (no spaces, quotes or braces) and a snapshot name of ours.
     let args: Vec<String> = args
         .iter()
         .map(|arg| {

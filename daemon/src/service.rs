@@ -3,6 +3,7 @@
 //! blocking pool.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -16,6 +17,7 @@ use tokio::sync::{OwnedMutexGuard, OwnedRwLockReadGuard, RwLock};
 use zbus::object_server::SignalEmitter;
 use zbus::zvariant::{OwnedValue, Value};
 
+use crate::access::{self, Action, Authority, Decision};
 use crate::config::Config;
 use crate::copy::{CopyRequest, Progress};
 use crate::expiry::{self, Seen, Verdict};
@@ -39,7 +41,9 @@ pub struct Service {
 
 struct Inner {
     zfs: Zfs,
-    config: Config,
+    /// The settings in force; `Reload` and SIGHUP replace them.
+    config: std::sync::RwLock<Arc<Config>>,
+    config_path: PathBuf,
     layout: Layout,
     clock: Clock,
     /// One lock per container id, so operations on one container run one at a time.
@@ -55,6 +59,13 @@ struct Inner {
     expiry_wake: tokio::sync::Notify,
     /// Snapshots that expiry could not delete or cannot judge, by (container, snapshot name).
     expiry_problems: Mutex<BTreeMap<(String, String), Problem>>,
+    authority: Authority,
+}
+
+impl Inner {
+    fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.config.read().unwrap_or_else(|p| p.into_inner()))
+    }
 }
 
 /// One entry of the expiry status.
@@ -69,6 +80,8 @@ struct Problem {
 
 /// A background job and its progress.
 struct Job {
+    /// Unix uid of the caller who started the job; only they and readers of all may see it.
+    uid: u32,
     info: Mutex<JobInfo>,
     progress: Progress,
 }
@@ -80,11 +93,18 @@ enum Access {
 }
 
 impl Service {
-    pub fn new(zfs: Zfs, config: Config, layout: Layout, clock: Clock) -> Service {
+    pub fn new(
+        zfs: Zfs,
+        config: Config,
+        config_path: PathBuf,
+        layout: Layout,
+        clock: Clock,
+    ) -> Service {
         Service {
             inner: Arc::new(Inner {
                 zfs,
-                config,
+                config: std::sync::RwLock::new(Arc::new(config)),
+                config_path,
                 layout,
                 clock,
                 container_locks: Mutex::new(HashMap::new()),
@@ -94,6 +114,7 @@ impl Service {
                 next_job: AtomicU32::new(1),
                 expiry_wake: tokio::sync::Notify::new(),
                 expiry_problems: Mutex::new(BTreeMap::new()),
+                authority: Authority::default(),
             }),
         }
     }
@@ -101,6 +122,150 @@ impl Service {
     /// Gives the service the connection's emitter for signals of background jobs.
     pub fn set_emitter(&self, emitter: SignalEmitter<'static>) {
         let _ = self.inner.emitter.set(emitter);
+    }
+
+    /// Gives the service the bus connection for its polkit checks, and logs whether polkit
+    /// is available.
+    pub async fn set_connection(&self, connection: zbus::Connection) {
+        self.inner.authority.set_connection(connection);
+        match self.inner.authority.available().await {
+            Ok(()) => {
+                tracing::info!("polkit is available; callers other than root are checked with it")
+            }
+            Err(reason) => tracing::warn!(%reason,
+                "polkit is not running; only root may call hoody-snapd until it runs"),
+        }
+    }
+
+    /// Reads the configuration file again and puts it in force. A file that is not valid, or
+    /// that changes what needs a restart, is refused, and the settings in force stay.
+    pub fn reload_config(&self) -> Result<(), Error> {
+        let path = &self.inner.config_path;
+        let fresh = Config::load(path).map_err(|error| {
+            Error::InvalidArgument(format!("{error}; the settings in force are kept"))
+        })?;
+        let current = self.inner.config();
+        if fresh.zfs != current.zfs {
+            return Err(Error::InvalidArgument(format!(
+                "{}: the [zfs] table changed, which needs a restart (systemctl restart \
+                 hoody-snapd); the settings in force are kept",
+                path.display()
+            )));
+        }
+        if fresh.log != current.log {
+            tracing::warn!(path = %path.display(), "the [log] table changed; it takes effect at the next start");
+        }
+        *self.inner.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(fresh);
+        self.wake_expiry();
+        tracing::info!(path = %path.display(), "configuration reloaded");
+        Ok(())
+    }
+
+    /// Lets the call through when the caller may do `action` on `container` (empty for none):
+    /// root always, the owner for the actions owners have, anyone else when polkit agrees.
+    async fn authorize(
+        &self,
+        caller: &Caller,
+        method: &str,
+        action: Action,
+        container: &str,
+    ) -> Result<(), Error> {
+        if caller.uid == 0 {
+            return Ok(());
+        }
+        let owns = action.allowed_to_owner()
+            && !container.is_empty()
+            && self.owner_of(container).await == Some(caller.uid);
+        let decision = if owns {
+            // Owners do not need polkit's decision, but while polkit is missing only root may
+            // call at all.
+            match self.inner.authority.available().await {
+                Ok(()) => return Ok(()),
+                Err(reason) => Decision::Unavailable(reason),
+            }
+        } else {
+            let details: Vec<(&str, &str)> = if container.is_empty() {
+                Vec::new()
+            } else {
+                vec![("container", container)]
+            };
+            match self.inner.authority.check(caller, action, &details).await {
+                Decision::Allowed => return Ok(()),
+                denied => denied,
+            }
+        };
+        tracing::warn!(uid = caller.uid, sender = %caller.bus_name, method, action = action.id(),
+            container = %shown(container), decision = ?decision, "access denied");
+        Err(access::denied_error(
+            method, caller, action, container, &decision,
+        ))
+    }
+
+    /// Checks whether the caller may read every container, not only their own. Fails with
+    /// AccessDenied for callers other than root while polkit is not available.
+    async fn reads_all(&self, caller: &Caller, method: &str) -> Result<bool, Error> {
+        if caller.uid == 0 {
+            return Ok(true);
+        }
+        // A listing never prompts, because a caller without the right still gets their own.
+        let quiet = Caller {
+            interactive: false,
+            ..caller.clone()
+        };
+        match self.inner.authority.check(&quiet, Action::Read, &[]).await {
+            Decision::Allowed => Ok(true),
+            Decision::Denied { .. } => Ok(false),
+            unavailable @ Decision::Unavailable(_) => {
+                tracing::warn!(uid = caller.uid, sender = %caller.bus_name, method,
+                    action = Action::Read.id(), decision = ?unavailable, "access denied");
+                Err(access::denied_error(
+                    method,
+                    caller,
+                    Action::Read,
+                    "",
+                    &unavailable,
+                ))
+            }
+        }
+    }
+
+    /// Reads the owner of a container from the pool; `None` when the container does not exist.
+    async fn owner_of(&self, container: &str) -> Option<u32> {
+        let (inner, id) = (Arc::clone(&self.inner), container.to_string());
+        tokio::task::spawn_blocking(move || containers::owner_of(&inner.zfs, &inner.layout, &id))
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Keeps the items of the containers a caller owns, unless the caller reads all.
+    async fn visible<T>(
+        &self,
+        caller: &Caller,
+        method: &str,
+        items: Vec<T>,
+        container: impl Fn(&T) -> &str,
+    ) -> Result<Vec<T>, Error> {
+        if self.reads_all(caller, method).await? {
+            return Ok(items);
+        }
+        let mut owners: HashMap<String, Option<u32>> = HashMap::new();
+        let mut kept = Vec::new();
+        for item in items {
+            let id = container(&item).to_string();
+            let owner = match owners.get(&id) {
+                Some(owner) => *owner,
+                None => {
+                    let owner = self.owner_of(&id).await;
+                    owners.insert(id, owner);
+                    owner
+                }
+            };
+            if owner == Some(caller.uid) {
+                kept.push(item);
+            }
+        }
+        Ok(kept)
     }
 
     /// Stops accepting operations and waits until the running ones and the jobs have finished.
@@ -194,6 +359,7 @@ impl Service {
 
         let id = self.inner.next_job.fetch_add(1, Ordering::Relaxed);
         let job = Arc::new(Job {
+            uid: request.owner,
             info: Mutex::new(JobInfo {
                 id,
                 kind: "copy".into(),
@@ -321,7 +487,7 @@ impl Service {
             loop {
                 let next = service.sweep().await;
                 let max_sleep =
-                    Duration::from_secs(u64::from(service.inner.config.expiry.max_sleep_seconds));
+                    Duration::from_secs(u64::from(service.inner.config().expiry.max_sleep_seconds));
                 let now = service.now();
                 let sleep = next
                     .map(|at| (at - now).to_std().unwrap_or(Duration::ZERO).min(max_sleep))
@@ -441,8 +607,8 @@ impl Service {
             .unwrap_or_default();
             drop(locks);
 
-            let retry_at =
-                now + chrono::Duration::seconds(i64::from(self.inner.config.expiry.retry_seconds));
+            let retry_at = now
+                + chrono::Duration::seconds(i64::from(self.inner.config().expiry.retry_seconds));
             for failure in skipped {
                 let key = (failure.container.clone(), failure.name.clone());
                 let previous = old.get(&key);
@@ -498,6 +664,7 @@ struct OwnedCopyRequest {
     snapshot: String,
     container: String,
     project: String,
+    owner: u32,
     clone: bool,
     now: DateTime<Utc>,
 }
@@ -509,6 +676,7 @@ impl OwnedCopyRequest {
             snapshot: &self.snapshot,
             container: &self.container,
             project: &self.project,
+            owner: self.owner,
             clone: self.clone,
             now: self.now,
         }
@@ -563,21 +731,6 @@ fn bool_options<const N: usize>(
     Ok(values)
 }
 
-/// Rejects callers other than root for a method that changes state.
-///
-/// NOTE: this is the interim policy until polkit authorization is in place: every caller may
-/// read, and only root may change anything.
-fn require_root(caller: &Caller, method: &str) -> Result<(), Error> {
-    if caller.uid == 0 {
-        return Ok(());
-    }
-    tracing::warn!(uid = caller.uid, sender = %caller.bus_name, method, "access denied");
-    Err(Error::AccessDenied(format!(
-        "{method} requires root; uid {} may only read (list and show); run the command as root",
-        caller.uid
-    )))
-}
-
 fn change(id: &str) -> Access {
     Access::Change(vec![id.to_string()])
 }
@@ -589,14 +742,23 @@ impl Backend for Service {
         container: &str,
         project: &str,
     ) -> Result<ContainerInfo, Error> {
-        require_root(caller, "CreateContainer")?;
+        self.authorize(
+            caller,
+            "CreateContainer",
+            Action::ManageContainers,
+            container,
+        )
+        .await?;
         let (id, project, now) = (container.to_string(), project.to_string(), self.now());
+        let owner = caller.uid;
         let created = self
             .run(
                 "CreateContainer",
                 container,
                 change(container),
-                move |inner| containers::create(&inner.zfs, &inner.layout, &id, &project, now),
+                move |inner| {
+                    containers::create(&inner.zfs, &inner.layout, &id, &project, owner, now)
+                },
             )
             .await?;
         tracing::info!(container = %created.id, project = %created.project, dataset = %created.dataset,
@@ -604,15 +766,27 @@ impl Backend for Service {
         Ok(created)
     }
 
-    async fn list_containers(&self, _caller: &Caller) -> Result<Vec<ContainerInfo>, Error> {
-        self.run("ListContainers", "", Access::Read, |inner| {
-            containers::list(&inner.zfs, &inner.layout)
-        })
-        .await
+    async fn list_containers(&self, caller: &Caller) -> Result<Vec<ContainerInfo>, Error> {
+        let all = self.reads_all(caller, "ListContainers").await?;
+        let listed = self
+            .run("ListContainers", "", Access::Read, |inner| {
+                containers::list(&inner.zfs, &inner.layout)
+            })
+            .await?;
+        Ok(listed
+            .into_iter()
+            .filter(|container| all || container.owner == caller.uid)
+            .collect())
     }
 
     async fn delete_container(&self, caller: &Caller, container: &str) -> Result<(), Error> {
-        require_root(caller, "DeleteContainer")?;
+        self.authorize(
+            caller,
+            "DeleteContainer",
+            Action::ManageContainers,
+            container,
+        )
+        .await?;
         let (id, now) = (container.to_string(), self.now());
         self.run(
             "DeleteContainer",
@@ -632,7 +806,8 @@ impl Backend for Service {
         alias: &str,
         expiry_days: u32,
     ) -> Result<SnapshotInfo, Error> {
-        require_root(caller, "CreateSnapshot")?;
+        self.authorize(caller, "CreateSnapshot", Action::CreateSnapshot, container)
+            .await?;
         let mut created = self
             .create_snapshots(
                 "CreateSnapshot",
@@ -652,11 +827,19 @@ impl Backend for Service {
         alias: &str,
         expiry_days: u32,
     ) -> Result<Vec<SnapshotInfo>, Error> {
-        require_root(caller, "CreateSnapshotGroup")?;
         if containers.is_empty() {
             return Err(Error::InvalidArgument(
                 "the group names no container; name at least one".into(),
             ));
+        }
+        for container in containers {
+            self.authorize(
+                caller,
+                "CreateSnapshotGroup",
+                Action::CreateSnapshot,
+                container,
+            )
+            .await?;
         }
         let now = self.now();
         let group = format!("{:x}-{:x}", now.timestamp_millis(), std::process::id());
@@ -672,9 +855,11 @@ impl Backend for Service {
 
     async fn list_snapshots(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         container: &str,
     ) -> Result<Vec<SnapshotInfo>, Error> {
+        self.authorize(caller, "ListSnapshots", Action::Read, container)
+            .await?;
         let id = container.to_string();
         self.run("ListSnapshots", container, Access::Read, move |inner| {
             snapshots::list(&inner.zfs, &inner.layout, &id)
@@ -684,10 +869,12 @@ impl Backend for Service {
 
     async fn get_snapshot(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         container: &str,
         snapshot: &str,
     ) -> Result<SnapshotInfo, Error> {
+        self.authorize(caller, "GetSnapshot", Action::Read, container)
+            .await?;
         let (id, reference) = (container.to_string(), snapshot.to_string());
         self.run("GetSnapshot", container, Access::Read, move |inner| {
             snapshots::get(&inner.zfs, &inner.layout, &id, &reference)
@@ -702,7 +889,13 @@ impl Backend for Service {
         snapshot: &str,
         options: &HashMap<String, OwnedValue>,
     ) -> Result<SnapshotInfo, Error> {
-        require_root(caller, "RestoreSnapshot")?;
+        self.authorize(
+            caller,
+            "RestoreSnapshot",
+            Action::RestoreSnapshot,
+            container,
+        )
+        .await?;
         let [force, save_before] =
             bool_options("RestoreSnapshot", options, ["force", "save_before"])?;
         let (id, reference, now) = (container.to_string(), snapshot.to_string(), self.now());
@@ -717,10 +910,10 @@ impl Backend for Service {
                         reference: &reference,
                         force,
                         save_before,
-                        max_expiry_days: inner.config.snapshots.max_expiry_days,
+                        max_expiry_days: inner.config().snapshots.max_expiry_days,
                         now,
                     };
-                    restore::restore(&inner.zfs, &inner.layout, &inner.config.restore, &request)
+                    restore::restore(&inner.zfs, &inner.layout, &inner.config().restore, &request)
                 },
             )
             .await?;
@@ -741,7 +934,8 @@ impl Backend for Service {
         container: &str,
         snapshot: &str,
     ) -> Result<SnapshotInfo, Error> {
-        require_root(caller, "DeleteSnapshot")?;
+        self.authorize(caller, "DeleteSnapshot", Action::DeleteSnapshot, container)
+            .await?;
         let (id, reference) = (container.to_string(), snapshot.to_string());
         let deleted = self
             .run(
@@ -762,7 +956,8 @@ impl Backend for Service {
         snapshot: &str,
         alias: &str,
     ) -> Result<SnapshotInfo, Error> {
-        require_root(caller, "SetAlias")?;
+        self.authorize(caller, "SetAlias", Action::ChangeSnapshot, container)
+            .await?;
         let (id, reference, alias) = (
             container.to_string(),
             snapshot.to_string(),
@@ -787,28 +982,42 @@ impl Backend for Service {
         project: &str,
         options: &HashMap<String, OwnedValue>,
     ) -> Result<u32, Error> {
-        require_root(caller, "CopyContainer")?;
+        self.authorize(caller, "CopyContainer", Action::Read, source)
+            .await?;
+        self.authorize(caller, "CopyContainer", Action::ManageContainers, container)
+            .await?;
         let [clone] = bool_options("CopyContainer", options, ["clone"])?;
         self.start_copy(OwnedCopyRequest {
             source: source.to_string(),
             snapshot: snapshot.to_string(),
             container: container.to_string(),
             project: project.to_string(),
+            owner: caller.uid,
             clone,
             now: self.now(),
         })
         .await
     }
 
-    async fn get_job(&self, _caller: &Caller, job: u32) -> Result<JobInfo, Error> {
-        let jobs = self.inner.jobs.lock().unwrap_or_else(|p| p.into_inner());
-        let found = jobs.get(&job).ok_or_else(|| {
-            Error::NotFound(format!(
+    async fn get_job(&self, caller: &Caller, job: u32) -> Result<JobInfo, Error> {
+        let found = {
+            let jobs = self.inner.jobs.lock().unwrap_or_else(|p| p.into_inner());
+            jobs.get(&job).cloned()
+        };
+        // A job of another user is reported as missing, so job ids reveal nothing.
+        let visible = match &found {
+            Some(found) if found.uid == caller.uid => true,
+            Some(_) => self.reads_all(caller, "GetJob").await?,
+            None => false,
+        };
+        match found {
+            Some(found) if visible => {
+                Ok(found.info.lock().unwrap_or_else(|p| p.into_inner()).clone())
+            }
+            _ => Err(Error::NotFound(format!(
                 "job {job} not found; job ids are valid until the daemon restarts"
-            ))
-        })?;
-        let info = found.info.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        Ok(info)
+            ))),
+        }
     }
 
     async fn set_expiry(
@@ -818,11 +1027,12 @@ impl Backend for Service {
         snapshot: &str,
         days: u32,
     ) -> Result<SnapshotInfo, Error> {
-        require_root(caller, "SetExpiry")?;
+        self.authorize(caller, "SetExpiry", Action::ChangeSnapshot, container)
+            .await?;
         let (id, reference, now) = (container.to_string(), snapshot.to_string(), self.now());
         let changed = self
             .run("SetExpiry", container, change(container), move |inner| {
-                let max = inner.config.snapshots.max_expiry_days;
+                let max = inner.config().snapshots.max_expiry_days;
                 snapshots::set_expiry(&inner.zfs, &inner.layout, &id, &reference, days, max, now)
             })
             .await?;
@@ -844,7 +1054,8 @@ impl Backend for Service {
         } else {
             "UnpinSnapshot"
         };
-        require_root(caller, method)?;
+        self.authorize(caller, method, Action::ChangeSnapshot, container)
+            .await?;
         let (id, reference) = (container.to_string(), snapshot.to_string());
         let changed = self
             .run(method, container, change(container), move |inner| {
@@ -858,30 +1069,41 @@ impl Backend for Service {
 
     async fn preview_expiry(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         container: &str,
     ) -> Result<Vec<ExpiryPreview>, Error> {
+        if !container.is_empty() {
+            self.authorize(caller, "PreviewExpiry", Action::Read, container)
+                .await?;
+        }
         let (id, now) = (container.to_string(), self.now());
-        self.run("PreviewExpiry", container, Access::Read, move |inner| {
-            if !id.is_empty() {
-                crate::family::Family::load(&inner.zfs, &inner.layout, &id)?;
-            }
-            let seen: Vec<Seen> = expiry::scan(&inner.zfs, &inner.layout)
-                .into_iter()
-                .filter(|item| id.is_empty() || item.container == id)
-                .collect();
-            Ok(expiry::preview(&seen, now))
-        })
-        .await
+        let preview = self
+            .run("PreviewExpiry", container, Access::Read, move |inner| {
+                if !id.is_empty() {
+                    crate::family::Family::load(&inner.zfs, &inner.layout, &id)?;
+                }
+                let seen: Vec<Seen> = expiry::scan(&inner.zfs, &inner.layout)
+                    .into_iter()
+                    .filter(|item| id.is_empty() || item.container == id)
+                    .collect();
+                Ok(expiry::preview(&seen, now))
+            })
+            .await?;
+        if !container.is_empty() {
+            return Ok(preview);
+        }
+        self.visible(caller, "PreviewExpiry", preview, |item| &item.container)
+            .await
     }
 
-    async fn get_expiry_status(&self, _caller: &Caller) -> Result<Vec<ExpiryProblem>, Error> {
+    async fn get_expiry_status(&self, caller: &Caller) -> Result<Vec<ExpiryProblem>, Error> {
         let problems = self
             .inner
             .expiry_problems
             .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        Ok(problems
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let all: Vec<ExpiryProblem> = problems
             .iter()
             .map(|((container, name), problem)| ExpiryProblem {
                 container: container.clone(),
@@ -890,7 +1112,48 @@ impl Backend for Service {
                 since: properties::format_time(problem.since),
                 attempts: problem.attempts,
             })
-            .collect())
+            .collect();
+        self.visible(caller, "GetExpiryStatus", all, |item| &item.container)
+            .await
+    }
+
+    async fn set_owner(
+        &self,
+        caller: &Caller,
+        container: &str,
+        uid: u32,
+    ) -> Result<ContainerInfo, Error> {
+        self.authorize(caller, "SetOwner", Action::ManageContainers, container)
+            .await?;
+        // (uid_t) -1 means "no change" to chown(2), and reads as "nobody" in owner_in.
+        if uid == u32::MAX {
+            return Err(Error::InvalidArgument(format!(
+                "uid {uid} is not a user; give a uid below {uid}"
+            )));
+        }
+        let id = container.to_string();
+        let changed = self
+            .run("SetOwner", container, change(container), move |inner| {
+                containers::set_owner(&inner.zfs, &inner.layout, &id, uid)
+            })
+            .await?;
+        tracing::info!(container, owner = uid, "container owner changed");
+        Ok(changed)
+    }
+
+    async fn reload(&self, caller: &Caller) -> Result<(), Error> {
+        self.authorize(caller, "Reload", Action::Configure, "")
+            .await?;
+        let _gate = self.enter().await?;
+        let service = self.clone();
+        tokio::task::spawn_blocking(move || service.reload_config())
+            .await
+            .unwrap_or_else(|panic| {
+                Err(Error::Failed(format!("Reload failed internally: {panic}")))
+            })
+            .inspect_err(
+                |error| tracing::warn!(error = %error.message(), "configuration not reloaded"),
+            )
     }
 
     fn version(&self) -> String {
@@ -916,7 +1179,7 @@ impl Service {
                     containers: &containers,
                     alias: &alias,
                     expiry_days,
-                    max_expiry_days: inner.config.snapshots.max_expiry_days,
+                    max_expiry_days: inner.config().snapshots.max_expiry_days,
                     now,
                     group: group.as_deref(),
                 };

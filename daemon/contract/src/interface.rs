@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::future::Future;
 
 use zbus::fdo::DBusProxy;
-use zbus::message::Header;
+use zbus::message::{Flags, Header};
 use zbus::names::BusName;
 use zbus::object_server::SignalEmitter;
 use zbus::zvariant::OwnedValue;
@@ -24,8 +24,11 @@ use crate::{
 pub struct Caller {
     /// Unix user id of the sending process, from `GetConnectionUnixUser`.
     pub uid: u32,
-    /// Unique bus name of the sender, for logs.
+    /// Unique bus name of the sender: the polkit subject, and a field of log records.
     pub bus_name: String,
+    /// Whether the caller allows an interactive polkit authentication (the message's
+    /// `ALLOW_INTERACTIVE_AUTHORIZATION` flag), such as a password prompt.
+    pub interactive: bool,
 }
 
 /// The work behind the interface. The daemon implements it on ZFS.
@@ -49,6 +52,13 @@ pub trait Backend: Send + Sync + 'static {
         caller: &Caller,
         container: &str,
     ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    fn set_owner(
+        &self,
+        caller: &Caller,
+        container: &str,
+        uid: u32,
+    ) -> impl Future<Output = Result<ContainerInfo, Error>> + Send;
 
     fn create_snapshot(
         &self,
@@ -145,6 +155,8 @@ pub trait Backend: Send + Sync + 'static {
         caller: &Caller,
     ) -> impl Future<Output = Result<Vec<ExpiryProblem>, Error>> + Send;
 
+    fn reload(&self, caller: &Caller) -> impl Future<Output = Result<(), Error>> + Send;
+
     /// Version of the daemon, for the `Version` property.
     fn version(&self) -> String;
 }
@@ -178,6 +190,10 @@ async fn resolve_caller(header: &Header<'_>, connection: &Connection) -> Result<
     Ok(Caller {
         uid,
         bus_name: sender.to_string(),
+        interactive: header
+            .primary()
+            .flags()
+            .contains(Flags::AllowInteractiveAuth),
     })
 }
 
@@ -246,6 +262,25 @@ impl<B: Backend> Manager<B> {
             Self::container_deleted(&emitter, container).await,
         );
         Ok(())
+    }
+
+    /// Gives a container to the unix user `uid`. The owner may list, show, create and restore
+    /// the container's snapshots without being an administrator. Returns the container.
+    async fn set_owner(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+        container: &str,
+        uid: u32,
+    ) -> Result<ContainerInfo, Error> {
+        let caller = resolve_caller(&header, connection).await?;
+        let changed = self.backend.set_owner(&caller, container, uid).await?;
+        log_emit_failure(
+            "ContainerOwnerChanged",
+            Self::container_owner_changed(&emitter, container, uid).await,
+        );
+        Ok(changed)
     }
 
     /// Creates a snapshot of a container. An empty alias means none, and an expiry of 0 days
@@ -496,6 +531,18 @@ impl<B: Backend> Manager<B> {
         self.backend.get_expiry_status(&caller).await
     }
 
+    /// Reads the configuration file again and puts it in force, as SIGHUP does. A file that is
+    /// not valid, or that changes the [zfs] table, is refused with InvalidArgument, and the
+    /// settings in force stay.
+    async fn reload(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+    ) -> Result<(), Error> {
+        let caller = resolve_caller(&header, connection).await?;
+        self.backend.reload(&caller).await
+    }
+
     /// Version of the running daemon.
     #[zbus(property)]
     fn version(&self) -> String {
@@ -536,6 +583,14 @@ impl<B: Backend> Manager<B> {
     pub async fn container_deleted(
         emitter: &SignalEmitter<'_>,
         container: &str,
+    ) -> zbus::Result<()>;
+
+    /// Announces that a container was given to another owner.
+    #[zbus(signal)]
+    pub async fn container_owner_changed(
+        emitter: &SignalEmitter<'_>,
+        container: &str,
+        uid: u32,
     ) -> zbus::Result<()>;
 
     /// Announces that a snapshot was created. The alias is empty when the snapshot has none.
@@ -600,6 +655,12 @@ mod tests {
             rejected()
         }
         async fn delete_container(&self, _: &Caller, _: &str) -> Result<(), Error> {
+            rejected()
+        }
+        async fn set_owner(&self, _: &Caller, _: &str, _: u32) -> Result<ContainerInfo, Error> {
+            rejected()
+        }
+        async fn reload(&self, _: &Caller) -> Result<(), Error> {
             rejected()
         }
         async fn create_snapshot(

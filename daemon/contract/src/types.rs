@@ -95,6 +95,9 @@ pub struct ContainerInfo {
     pub snapshot_count: u32,
     /// Bytes that the container and its snapshots use (the ZFS `used` property).
     pub used: u64,
+    /// Unix user id of the owner; 0 (root) for a container created by root or before owners
+    /// existed.
+    pub owner: u32,
 }
 
 /// A background job, such as a full copy of a container.
@@ -175,6 +178,7 @@ pub struct ContainerJson<'a> {
     pub created_at: &'a str,
     pub snapshot_count: u32,
     pub used: u64,
+    pub owner: u32,
 }
 
 impl ContainerInfo {
@@ -188,6 +192,7 @@ impl ContainerInfo {
             created_at: &self.created_at,
             snapshot_count: self.snapshot_count,
             used: self.used,
+            owner: self.owner,
         }
     }
 }

@@ -1,0 +1,21 @@
+//! The modules of hoody-snapd. The binary (`main.rs`) runs them as the daemon; they are a
+//! library as well so that the fuzz targets in `fuzz/` can call the validators and parsers.
+
+pub mod access;
+pub mod busy;
+pub mod config;
+pub mod containers;
+pub mod copy;
+pub mod expiry;
+pub mod family;
+pub mod fault;
+pub mod fuzzing;
+pub mod journal;
+pub mod logging;
+pub mod names;
+pub mod properties;
+pub mod recovery;
+pub mod restore;
+pub mod service;
+pub mod snapshots;
+pub mod zfs;

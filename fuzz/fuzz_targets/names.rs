@@ -1,0 +1,4 @@
+//! Feeds arbitrary bytes to the invariants in `hoody_snapd::fuzzing::names`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| hoody_snapd::fuzzing::names(data));
