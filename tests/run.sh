@@ -37,10 +37,7 @@ for line in sys.stdin:
         print(record["executable"])
 '
 )
-# The lifecycle and crash recovery tests restart the shared daemon, so they run after all
-# others.
-restarting='/(lifecycle|crash_recovery|expiry|full_pool)-'
-mapfile -t binaries < <(printf '%s\n' "${binaries[@]}" | grep -Ev "$restarting"; printf '%s\n' "${binaries[@]}" | grep -E "$restarting")
+# tests/guest/run-tests.sh decides which binaries run alone and which run side by side.
 if [ "${#binaries[@]}" -eq 0 ]; then
     echo "run: no integration test binaries were built" >&2
     exit 1

@@ -21,6 +21,62 @@ make_pool() {
     guest_log "pool $POOL on $POOL_FILE, $(zfs version | tr '\n' ' ')"
 }
 
+# Test users of the access tests: alice owns containers, bob owns none, carol is in the group
+# that the test polkit rule makes administrators.
+ADMIN_GROUP=hoody-admins
+POLKIT_LOG=/tmp/polkitd.log
+
+# Prepares polkit before the bus starts: our actions, a rule for the admin group, the test
+# users, and no bus activation, so that a stopped polkitd stays stopped.
+prepare_polkit() {
+    # /usr is the host's and read-only, so a tmpfs with a copy of the installed actions and
+    # ours takes the place of the actions folder.
+    local actions=/usr/share/polkit-1/actions copy=/tmp/polkit-actions
+    mkdir -p "$copy"
+    cp -a "$actions/." "$copy/"
+    mount -t tmpfs -o mode=0755 tmpfs "$actions"
+    cp -a "$copy/." "$actions/"
+    cp "$REPO/config/polkit/icu.hoody.snapd1.policy" "$actions/"
+    mount -t tmpfs -o mode=0755 tmpfs /usr/share/dbus-1/system-services
+
+    # Written directly: useradd fails to rewrite /etc/shadow on the guest's overlay.
+    cat >>/etc/group <<GROUPS
+alice:x:2001:
+bob:x:2002:
+carol:x:2003:
+$ADMIN_GROUP:x:2100:carol
+GROUPS
+    cat >>/etc/passwd <<USERS
+alice:x:2001:2001:test owner:/nonexistent:/usr/sbin/nologin
+bob:x:2002:2002:test stranger:/nonexistent:/usr/sbin/nologin
+carol:x:2003:2003:test administrator:/nonexistent:/usr/sbin/nologin
+USERS
+    mkdir -p /etc/polkit-1/rules.d
+    cat >/etc/polkit-1/rules.d/60-hoody-test.rules <<RULES
+polkit.addRule(function(action, subject) {
+    if (action.id.indexOf("icu.hoody.snapd1.") == 0 && subject.isInGroup("$ADMIN_GROUP")) {
+        return polkit.Result.YES;
+    }
+});
+RULES
+}
+
+# Starts polkitd and waits until it owns its bus name.
+start_polkit() {
+    /usr/lib/polkit-1/polkitd --no-debug >>"$POLKIT_LOG" 2>&1 &
+    local tries=0
+    until busctl --system status org.freedesktop.PolicyKit1 >/dev/null 2>&1; do
+        tries=$((tries + 1))
+        if [ "$tries" -gt 300 ]; then
+            guest_log "polkitd did not start; its log:"
+            cat "$POLKIT_LOG" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+    guest_log "polkitd running"
+}
+
 # Installs the D-Bus policy and starts the system bus.
 start_bus() {
     mkdir -p /etc/dbus-1/system.d /run/dbus

@@ -11,7 +11,9 @@ source "$REPO/tests/guest/common.sh"
 
 set -e
 HOODY_POOL_SIZE=1G make_pool
+prepare_polkit
 start_bus
+start_polkit
 write_config
 start_daemon "$results/daemon.log"
 set +e
@@ -55,7 +57,13 @@ show hoody-snap snapshots preview --container web-1
 show hoody-snap containers list
 show hoody-snap containers delete --container web-2
 show hoody-snap containers create --container 'bad/id'
-show runuser -u nobody -- hoody-snap snapshots create --container web-1
+# alice owns web-1, bob is any other user, and a polkit rule makes carol's group admins.
+client=$BIN_DIR/hoody-snap
+show hoody-snap containers set-owner --container web-1 --owner alice
+show runuser -u alice -- "$client" snapshots create --container web-1 --alias alice-was-here
+show runuser -u alice -- "$client" snapshots delete --container web-1 --name alice-was-here
+show runuser -u bob -- "$client" snapshots list --container web-1
+show runuser -u carol -- "$client" snapshots delete --container web-1 --name alice-was-here
 show zfs list -t all -o name,used,refer,icu.hoody:role,icu.hoody:alias -r tank/hoody
 echo
 echo "demo finished; the daemon log is in $results/daemon.log"

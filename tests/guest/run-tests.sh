@@ -14,7 +14,9 @@ source "$REPO/tests/guest/common.sh"
 
 set -e
 make_pool
+prepare_polkit
 start_bus
+start_polkit
 write_config
 start_daemon "$results/daemon.log"
 set +e
@@ -29,27 +31,54 @@ export HOODY_SNAPD_BIN=$BIN_DIR/hoody-snapd
 export HOODY_CONFIG=$CONFIG
 export HOODY_DAEMON_LOG=$results/daemon.log
 export HOODY_REPO=$REPO
+export HOODY_ADMIN_GROUP=$ADMIN_GROUP
+export HOODY_POLKIT_LOG=$POLKIT_LOG
 
-passed=0
-failed=0
-binaries_failed=0
-for binary in "${tests[@]}"; do
+# Runs one test binary with THREADS test threads, writes its output to RESULTS/NAME.log and
+# prints it, and appends "passed failed broken" to RESULTS/counts.
+run_binary() {
+    local binary=$1 threads=$2 name log status line p f broken=0
     name=$(basename "$binary")
+    log="$results/$name.log"
     guest_log "running $name"
-    threads=2
-    # Tests that restart the shared daemon run one at a time.
-    case "$name" in lifecycle-* | crash_recovery-* | expiry-* | full_pool-*) threads=1 ;; esac
-    "$binary" --test-threads="$threads" 2>&1 | tee "$results/$name.log"
-    status=${PIPESTATUS[0]}
-    line=$(grep -E '^test result:' "$results/$name.log" | tail -n 1)
+    "$binary" --test-threads="$threads" >"$log" 2>&1
+    status=$?
+    cat "$log"
+    line=$(grep -E '^test result:' "$log" | tail -n 1)
     p=$(sed -nE 's/.* ([0-9]+) passed.*/\1/p' <<<"$line")
     f=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$line")
-    passed=$((passed + ${p:-0}))
-    failed=$((failed + ${f:-0}))
     if [ "$status" -ne 0 ] || [ -z "$line" ]; then
-        binaries_failed=$((binaries_failed + 1))
+        broken=1
     fi
+    echo "${p:-0} ${f:-0} $broken" >>"$results/counts"
+}
+
+# Tests that restart the shared daemon, or measure how fast it answers, run alone, one test at
+# a time, and first, while the pool is still small: each start of the daemon scans every
+# container. The other binaries check only their own datasets, so they run in two lanes at
+# once: the long field cases in one, everything else in the other.
+alone=()
+field=()
+others=()
+for binary in "${tests[@]}"; do
+    case "$(basename "$binary")" in
+    lifecycle-* | crash_recovery-* | expiry-* | full_pool-* | busy_daemon-*) alone+=("$binary") ;;
+    field_cases-*) field+=("$binary") ;;
+    *) others+=("$binary") ;;
+    esac
 done
+: >"$results/counts"
+for binary in "${alone[@]}"; do
+    run_binary "$binary" 1
+done
+(for binary in "${field[@]}"; do run_binary "$binary" 2; done) &
+lane=$!
+for binary in "${others[@]}"; do
+    run_binary "$binary" 2
+done
+wait "$lane"
+
+read -r passed failed binaries_failed < <(awk '{p += $1; f += $2; b += $3} END {print p + 0, f + 0, b + 0}' "$results/counts")
 
 if ! kill -0 "$(cat /tmp/hoody-snapd.pid)" 2>/dev/null; then
     guest_log "hoody-snapd is no longer running at the end of the tests"

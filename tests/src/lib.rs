@@ -382,6 +382,74 @@ pub fn client(args: &[&str]) -> ClientRun {
     }
 }
 
+/// Runs the hoody-snap client as another unix user, with `--json`.
+pub fn client_as(user: &str, args: &[&str]) -> ClientRun {
+    let binary = env("HOODY_SNAP_BIN");
+    let mut all = vec!["-u", user, "--", binary.as_str(), "--json"];
+    all.extend_from_slice(args);
+    let output = run("runuser", &all);
+    ClientRun {
+        code: output.status.code().unwrap_or(-1),
+        stdout: stdout(&output),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Runs the client as another user and returns the envelope; panics unless it exits 0.
+pub fn client_as_ok(user: &str, args: &[&str]) -> Value {
+    let result = client_as(user, args);
+    assert_eq!(
+        result.code, 0,
+        "hoody-snap {args:?} as {user} failed: {}{}",
+        result.stdout, result.stderr
+    );
+    result.json()
+}
+
+/// Stops polkitd and waits until its bus name is gone.
+pub fn stop_polkit() {
+    let status = Command::new("pkill")
+        .args(["-TERM", "-x", "polkitd"])
+        .status()
+        .unwrap();
+    assert!(status.success(), "no polkitd was running");
+    wait_until(
+        "polkitd releases its bus name",
+        std::time::Duration::from_secs(60),
+        || {
+            !busctl_as(None, &["status", "org.freedesktop.PolicyKit1"])
+                .status
+                .success()
+        },
+    );
+}
+
+/// Starts polkitd again and waits until it owns its bus name. It outlives the test process.
+#[allow(clippy::zombie_processes)]
+pub fn start_polkit() {
+    let log = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(env("HOODY_POLKIT_LOG"))
+        .unwrap();
+    Command::new("/usr/lib/polkit-1/polkitd")
+        .arg("--no-debug")
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("cannot start polkitd");
+    wait_until(
+        "polkitd owns its bus name",
+        std::time::Duration::from_secs(60),
+        || {
+            busctl_as(None, &["status", "org.freedesktop.PolicyKit1"])
+                .status
+                .success()
+        },
+    );
+}
+
 /// Runs the client with `--json` and returns the envelope; panics unless it exits 0.
 pub fn client_ok(args: &[&str]) -> Value {
     let mut all = vec!["--json"];

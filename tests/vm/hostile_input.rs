@@ -247,3 +247,165 @@ fn megabyte_strings_are_rejected_and_daemon_answers() {
         );
     });
 }
+
+/// A method of the shipped interface with the D-Bus types of its input arguments.
+struct MethodShape {
+    name: String,
+    inputs: Vec<String>,
+}
+
+/// Reads the methods and their input types from the shipped introspection XML.
+fn methods() -> Vec<MethodShape> {
+    let xml = hoody_snapd_contract::INTROSPECTION_XML;
+    let mut methods: Vec<MethodShape> = Vec::new();
+    for line in xml.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("<method name=\"") {
+            let name = rest.split('"').next().unwrap().to_string();
+            methods.push(MethodShape {
+                name,
+                inputs: Vec::new(),
+            });
+        } else if line.starts_with("<arg ") && line.contains("direction=\"in\"") {
+            let kind = line
+                .split("type=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap();
+            methods.last_mut().unwrap().inputs.push(kind.to_string());
+        }
+    }
+    assert!(methods.len() > 15, "too few methods read from the XML");
+    methods
+}
+
+/// Builds an argument of D-Bus type `kind` from one string (and its length for numbers).
+fn argument(kind: &str, text: &str) -> zbus::zvariant::Value<'static> {
+    use zbus::zvariant::Value;
+    match kind {
+        "s" => Value::from(text.to_string()),
+        "u" => Value::from(u32::try_from(text.len()).unwrap_or(u32::MAX)),
+        "as" => Value::from(vec![text.to_string()]),
+        "a{sv}" => {
+            let mut options = std::collections::HashMap::new();
+            options.insert(text.to_string(), Value::from(text.to_string()));
+            Value::from(options)
+        }
+        other => panic!("no argument builder for type {other}"),
+    }
+}
+
+/// Sends a method call with an arbitrary body and returns the D-Bus error name, or `None` when
+/// the call succeeded.
+async fn send(
+    connection: &zbus::Connection,
+    method: &str,
+    body: zbus::zvariant::Structure<'_>,
+) -> Option<String> {
+    let reply = connection
+        .call_method(
+            Some(hoody_snapd_contract::BUS_NAME),
+            "/icu/hoody/Snapd1",
+            Some("icu.hoody.Snapd1.Manager"),
+            method,
+            &body,
+        )
+        .await;
+    match reply {
+        Ok(_) => None,
+        Err(zbus::Error::MethodError(name, _, _)) => Some(name.to_string()),
+        Err(other) => panic!("{method}: no D-Bus error reply but {other}"),
+    }
+}
+
+#[test]
+fn every_method_survives_malformed_calls() {
+    use zbus::zvariant::{StructureBuilder, Value};
+
+    let huge = "x".repeat(1 << 20);
+    let unknown = unique_id("never-created");
+    let texts = ["", huge.as_str(), unknown.as_str(), "😀\n\t@%#/"];
+    block_on(async {
+        let (connection, proxy) = proxy().await;
+        for method in methods() {
+            // Wrong types: a number where the first argument is not one, a string otherwise;
+            // no arguments at all; and one argument too many.
+            let wrong = if method.inputs.first().map(String::as_str) == Some("u") {
+                Value::from("seven")
+            } else {
+                Value::from(7u32)
+            };
+            let mut bodies = vec![("wrong type", StructureBuilder::new().append_field(wrong))];
+            if !method.inputs.is_empty() {
+                bodies.push(("no arguments", StructureBuilder::new()));
+            }
+            let mut extra = StructureBuilder::new();
+            for kind in &method.inputs {
+                extra = extra.append_field(argument(kind, "x"));
+            }
+            bodies.push(("extra argument", extra.append_field(Value::from(1u32))));
+            // zbus rejects a body that does not match the signature before the daemon's code
+            // runs, with its own error name.
+            for (what, builder) in bodies {
+                let error = send(&connection, &method.name, builder.build().unwrap()).await;
+                assert!(
+                    matches!(
+                        error.as_deref(),
+                        Some(
+                            "org.freedesktop.zbus.Error" | "org.freedesktop.DBus.Error.InvalidArgs"
+                        )
+                    ),
+                    "{} with {what} gave {error:?}",
+                    method.name
+                );
+            }
+
+            // Right types with hostile values: each gets a typed error reply, never an
+            // internal failure.
+            if method.inputs.is_empty() {
+                continue;
+            }
+            for text in texts {
+                let mut builder = StructureBuilder::new();
+                for kind in &method.inputs {
+                    builder = builder.append_field(argument(kind, text));
+                }
+                let error = send(&connection, &method.name, builder.build().unwrap()).await;
+                let shown: String = text.chars().take(20).collect();
+                if let Some(name) = &error {
+                    assert!(
+                        name.starts_with("icu.hoody.Snapd1.Error.") && !name.ends_with(".Failed"),
+                        "{}({shown:?}...) gave {name}",
+                        method.name
+                    );
+                }
+                if text.len() == huge.len() && method.inputs.iter().any(|kind| kind != "u") {
+                    assert_eq!(
+                        error.as_deref(),
+                        Some("icu.hoody.Snapd1.Error.InvalidArgument"),
+                        "{} with a 1 MB string",
+                        method.name
+                    );
+                }
+                assert!(
+                    proxy.list_containers().await.is_ok(),
+                    "daemon stopped answering after {}({shown:?}...)",
+                    method.name
+                );
+            }
+        }
+    });
+    assert!(
+        dataset_of(&unknown).is_none() || {
+            // CreateContainer and CopyContainer may make a container of a valid unknown id.
+            client_ok(&["containers", "delete", "--container", &unknown]);
+            true
+        }
+    );
+    assert!(
+        half_made_datasets().is_empty(),
+        "{:?}",
+        half_made_datasets()
+    );
+}
