@@ -8,6 +8,7 @@ CONTAINER_ROOT=$POOL/hoody/containers
 INTERNAL_ROOT=$POOL/hoody/internal
 HOOK_DIR=/tmp/hoody-hooks
 CONFIG=/tmp/hoody-snapd/config.toml
+PID_FILE=/tmp/hoody-snapd.pid
 
 guest_log() { printf 'guest: %s\n' "$*" >&2; }
 
@@ -85,6 +86,32 @@ start_bus() {
     guest_log "system bus started"
 }
 
+# Starts a second, private bus at unix socket $1, for a second daemon that tests may restart
+# while other tests use the first. Only root connects to it, so it allows everything.
+start_private_bus() {
+    local socket=$1 config
+    config="$(dirname "$socket")/bus.conf"
+    mkdir -p "$(dirname "$socket")"
+    cat >"$config" <<BUS
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <listen>unix:path=$socket</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="root"/>
+    <allow own="*"/>
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+  </policy>
+</busconfig>
+BUS
+    dbus-daemon --config-file="$config" --fork
+    guest_log "private bus started at $socket"
+}
+
+# Writes the daemon's configuration to $CONFIG for the roots $CONTAINER_ROOT and
+# $INTERNAL_ROOT.
 write_config() {
     mkdir -p "$(dirname "$CONFIG")" "$HOOK_DIR"
     cat >"$CONFIG" <<CONF
@@ -107,7 +134,7 @@ start_daemon() {
     local log=$1
     "$BIN_DIR/hoody-snapd" --config "$CONFIG" >>"$log" 2>&1 &
     DAEMON_PID=$!
-    echo "$DAEMON_PID" >/tmp/hoody-snapd.pid
+    echo "$DAEMON_PID" >"$PID_FILE"
     local tries=0
     until busctl --system status icu.hoody.Snapd1 >/dev/null 2>&1; do
         tries=$((tries + 1))

@@ -119,8 +119,9 @@ pub fn find_snapshot(container: &str, name: &str) -> Option<String> {
         .find(|full| zfs_exists(full))
 }
 
-/// Lists every dataset and snapshot of the pool that has an operation's work role, or is a
-/// partial receive; a crash must never leave one visible after recovery.
+/// Lists every dataset and snapshot below the daemon's two roots that has an operation's work
+/// role, or is a partial receive. A crash must never leave one visible after recovery. Only
+/// these roots count, because another daemon with roots of its own may run at the same time.
 pub fn half_made_datasets() -> Vec<String> {
     zfs(&[
         "list",
@@ -130,7 +131,8 @@ pub fn half_made_datasets() -> Vec<String> {
         "all",
         "-o",
         "name,icu.hoody:role",
-        &env("HOODY_POOL"),
+        &container_root(),
+        &internal_root(),
     ])
     .lines()
     .filter(|line| line.ends_with("\twork") || line.contains('%'))
@@ -167,7 +169,10 @@ pub fn daemon_log() -> String {
     std::fs::read_to_string(env("HOODY_DAEMON_LOG")).unwrap_or_default()
 }
 
-const PID_FILE: &str = "/tmp/hoody-snapd.pid";
+/// Returns the path of the file with the pid of the daemon under test.
+fn pid_file() -> String {
+    env("HOODY_PID_FILE")
+}
 
 fn bus_name_owned() -> bool {
     busctl_as(None, &["status", "icu.hoody.Snapd1"])
@@ -193,7 +198,7 @@ pub fn wait_until(what: &str, timeout: std::time::Duration, condition: impl Fn()
 
 /// Returns the pid of the running daemon, from the pid file.
 pub fn daemon_pid() -> String {
-    std::fs::read_to_string(PID_FILE)
+    std::fs::read_to_string(pid_file())
         .expect("no daemon pid file")
         .trim()
         .to_string()
@@ -246,7 +251,7 @@ pub fn start_daemon_with(config: &str, environment: &[(&str, &str)]) {
         command.env(name, value);
     }
     let child = command.spawn().expect("cannot start hoody-snapd");
-    std::fs::write(PID_FILE, child.id().to_string()).unwrap();
+    std::fs::write(pid_file(), child.id().to_string()).unwrap();
     wait_until(
         "the daemon owns its bus name",
         std::time::Duration::from_secs(120),

@@ -1,7 +1,7 @@
-//! A busy daemon keeps answering: list calls during a long copy each return within a second.
+//! A busy daemon still serves calls: list calls during a long copy each return within a second.
 //!
-//! The check is about time, so tests/run.sh runs this binary alone, with no other test binary
-//! loading the VM at the same time.
+//! The check is about time, so tests/guest/run-tests.sh runs this binary alone, with no other
+//! test binary loading the VM at the same time.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
