@@ -1,4 +1,4 @@
-//! Who may call what.
+//! Access control: which caller may call which method.
 //!
 //! Root may do everything. The owner of a container (a unix uid kept in `icu.hoody:owner` on
 //! its datasets) may read its snapshots, create them and restore them. Everything else is asked

@@ -1,5 +1,5 @@
-//! The modules of hoody-snapd. The binary (`main.rs`) runs them as the daemon; they are a
-//! library as well so that the fuzz targets in `fuzz/` can call the validators and parsers.
+//! The modules of hoody-snapd. The binary (`main.rs`) runs them as the daemon. They are a
+//! library as well, so that the fuzz targets in `fuzz/` can call the validators and parsers.
 
 pub mod access;
 pub mod busy;

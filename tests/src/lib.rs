@@ -370,6 +370,14 @@ pub struct ClientRun {
 }
 
 impl ClientRun {
+    fn from_output(output: &Output) -> ClientRun {
+        ClientRun {
+            code: output.status.code().unwrap_or(-1),
+            stdout: stdout(output),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
     /// Parses standard output as the client's JSON envelope.
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.stdout)
@@ -379,12 +387,7 @@ impl ClientRun {
 
 /// Runs the hoody-snap client.
 pub fn client(args: &[&str]) -> ClientRun {
-    let output = run(&env("HOODY_SNAP_BIN"), args);
-    ClientRun {
-        code: output.status.code().unwrap_or(-1),
-        stdout: stdout(&output),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    ClientRun::from_output(&run(&env("HOODY_SNAP_BIN"), args))
 }
 
 /// Runs the hoody-snap client as another unix user, with `--json`.
@@ -392,12 +395,7 @@ pub fn client_as(user: &str, args: &[&str]) -> ClientRun {
     let binary = env("HOODY_SNAP_BIN");
     let mut all = vec!["-u", user, "--", binary.as_str(), "--json"];
     all.extend_from_slice(args);
-    let output = run("runuser", &all);
-    ClientRun {
-        code: output.status.code().unwrap_or(-1),
-        stdout: stdout(&output),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    ClientRun::from_output(&run("runuser", &all))
 }
 
 /// Runs the client as another user and returns the envelope; panics unless it exits 0.
@@ -411,6 +409,12 @@ pub fn client_as_ok(user: &str, args: &[&str]) -> Value {
     result.json()
 }
 
+fn polkit_running() -> bool {
+    busctl_as(None, &["status", "org.freedesktop.PolicyKit1"])
+        .status
+        .success()
+}
+
 /// Stops polkitd and waits until its bus name is gone.
 pub fn stop_polkit() {
     let status = Command::new("pkill")
@@ -421,11 +425,7 @@ pub fn stop_polkit() {
     wait_until(
         "polkitd releases its bus name",
         std::time::Duration::from_secs(60),
-        || {
-            !busctl_as(None, &["status", "org.freedesktop.PolicyKit1"])
-                .status
-                .success()
-        },
+        || !polkit_running(),
     );
 }
 
@@ -447,11 +447,7 @@ pub fn start_polkit() {
     wait_until(
         "polkitd owns its bus name",
         std::time::Duration::from_secs(60),
-        || {
-            busctl_as(None, &["status", "org.freedesktop.PolicyKit1"])
-                .status
-                .success()
-        },
+        polkit_running,
     );
 }
 

@@ -19,7 +19,7 @@ fn lists_answer_during_long_copy() {
     std::fs::write(mountpoint(&dataset).join("blob"), blob).unwrap();
     create_snapshot(&source, "big", 0);
 
-    // The list calls go through one D-Bus connection, so each measures the daemon's answer,
+    // The list calls go through one D-Bus connection, so each measures the daemon's reply time,
     // not the start of a client process on a machine that the copy keeps busy.
     let answered = AtomicU32::new(0);
     let (slowest, during_copy) = std::thread::scope(|scope| {

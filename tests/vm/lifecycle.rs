@@ -53,7 +53,7 @@ fn without_polkit_only_root_is_allowed() {
         daemon_log().contains("polkit is not running; only root may call hoody-snapd"),
         "the daemon did not say at start that polkit is missing"
     );
-    // Even the owner is denied while polkit is missing, and the message says why.
+    // Even the owner is denied while polkit is missing, and the message gives the reason.
     let refused = client_as("alice", &["snapshots", "create", "--container", &id]);
     assert_eq!(refused.code, 7, "{}{}", refused.stdout, refused.stderr);
     let message = refused.json()["message"].as_str().unwrap().to_string();
