@@ -15,6 +15,13 @@ fn main() {
         .expect("libzfs_core not found by pkg-config; install libzfslinux-dev");
     println!("cargo:rustc-link-lib=nvpair");
 
+    // The `snapshots_changed` property, which lets the index notice snapshots made or destroyed
+    // outside the daemon, exists from OpenZFS 2.2 on.
+    println!("cargo::rustc-check-cfg=cfg(zfs_snapshots_changed)");
+    if has_snapshots_changed(&libraries.version) {
+        println!("cargo:rustc-cfg=zfs_snapshots_changed");
+    }
+
     let mut builder = bindgen::Builder::default()
         .header("src/zfs/wrapper.h")
         // libspl's sys/stat.h uses struct stat64, which glibc declares only with _GNU_SOURCE.
@@ -54,6 +61,8 @@ fn main() {
         .allowlist_var("ZFS_MAXPROPLEN")
         .allowlist_var("ZAP_MAXVALUELEN")
         .allowlist_var("ZAP_MAXNAMELEN")
+        .allowlist_var("ZCP_DEFAULT_INSTRLIMIT")
+        .allowlist_var("ZCP_DEFAULT_MEMLIMIT")
         .constified_enum_module("zfs_prop_t")
         .constified_enum_module("zfs_type_t")
         .derive_default(false)
@@ -70,4 +79,14 @@ fn main() {
     bindings
         .write_to_file(out)
         .expect("cannot write zfs_sys.rs");
+}
+
+/// Reports whether an OpenZFS version (`2.3.2` or `2.3.2-1`) is 2.2 or later.
+fn has_snapshots_changed(version: &str) -> bool {
+    let mut parts = version
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|part| part.parse::<u32>().unwrap_or(0));
+    let major = parts.next().unwrap_or(0);
+    let minor = parts.next().unwrap_or(0);
+    (major, minor) >= (2, 2)
 }

@@ -11,6 +11,7 @@ use std::collections::HashSet;
 
 use crate::family::{self, Family};
 use crate::fault;
+use crate::index::Index;
 use crate::journal::{self, Operation};
 use crate::names::{self, encode_component, InternalKind, Layout};
 use crate::properties::{
@@ -145,7 +146,7 @@ pub fn create(
 }
 
 /// Lists the live containers below the root, skipping filesystems the daemon did not make.
-pub fn list(zfs: &Zfs, layout: &Layout) -> Result<Vec<ContainerInfo>, Error> {
+pub fn list(zfs: &Zfs, layout: &Layout, index: &Index) -> Result<Vec<ContainerInfo>, Error> {
     let children = zfs.child_filesystems(&layout.root).map_err(|error| {
         bus_error(
             &format!("cannot list containers under {}", layout.root),
@@ -165,7 +166,7 @@ pub fn list(zfs: &Zfs, layout: &Layout) -> Result<Vec<ContainerInfo>, Error> {
                 "skipping filesystem whose container id or role does not match");
             continue;
         }
-        let count = match Family::load(zfs, layout, id) {
+        let count = match index.family(zfs, layout, id) {
             Ok(family) => family.snapshots().len(),
             Err(error) => {
                 tracing::warn!(dataset = %child.name, error = %error.message(), "cannot count snapshots");

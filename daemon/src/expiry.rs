@@ -6,13 +6,11 @@
 
 use chrono::{DateTime, Utc};
 
-use hoody_snapd_contract::ExpiryPreview;
+use hoody_snapd_contract::{Error, ExpiryPreview};
 
+use crate::index::Index;
 use crate::names::Layout;
-use crate::properties::{
-    self, CONTAINER_ID, EXPIRES, MANAGED, MANAGED_VALUE, ROLE, ROLE_DELETED, ROLE_LIVE,
-    ROLE_TIMELINE,
-};
+use crate::properties::{self, EXPIRES, MANAGED, MANAGED_VALUE};
 use crate::snapshots::short_name;
 use crate::zfs::{Dataset, Zfs};
 
@@ -79,47 +77,31 @@ pub struct Seen {
     pub snapshot: Dataset,
 }
 
-/// Reads every snapshot of every container family: live containers and, below the internal
-/// root, timelines and deleted containers. Snapshots marked for deferred destruction are
-/// already deleted from the user's view and are skipped.
-pub fn scan(zfs: &Zfs, layout: &Layout) -> Vec<Seen> {
+/// Reads every snapshot of every container family, through the index: live containers and,
+/// below the internal root, timelines and deleted containers. Snapshots marked for deferred
+/// destruction are already deleted from the user's view and are skipped.
+pub fn scan(zfs: &Zfs, layout: &Layout, index: &Index) -> Vec<Seen> {
+    let ids = match index.ids(zfs, layout) {
+        Ok(ids) => ids,
+        Err(error) => {
+            tracing::warn!(error = %error.message(), "expiry cannot list containers");
+            return Vec::new();
+        }
+    };
     let mut seen = Vec::new();
-    for parent in [&layout.root, &layout.internal] {
-        let children = match zfs.child_filesystems(parent) {
-            Ok(children) => children,
+    for id in ids {
+        let family = match index.family(zfs, layout, &id) {
+            Ok(family) => family,
+            Err(Error::NotFound(_)) => continue,
             Err(error) => {
-                tracing::warn!(dataset = %parent, %error, "expiry cannot list datasets");
+                tracing::warn!(container = %id, error = %error.message(), "expiry cannot list snapshots");
                 continue;
             }
         };
-        for child in children {
-            let props = &child.user_properties;
-            let Some(container) = props.get(CONTAINER_ID) else {
-                continue;
-            };
-            let role = props.get(ROLE).map(String::as_str);
-            let member = match role {
-                None | Some(ROLE_LIVE) => parent == &layout.root,
-                Some(ROLE_TIMELINE | ROLE_DELETED) => parent == &layout.internal,
-                _ => false,
-            };
-            if !member {
-                continue;
-            }
-            match zfs.snapshots(&child.name) {
-                Ok(snapshots) => {
-                    seen.extend(snapshots.into_iter().filter(|s| !s.defer_destroy).map(
-                        |snapshot| Seen {
-                            container: container.clone(),
-                            snapshot,
-                        },
-                    ))
-                }
-                Err(error) => {
-                    tracing::warn!(dataset = %child.name, %error, "expiry cannot list snapshots")
-                }
-            }
-        }
+        seen.extend(family.snapshots().into_iter().map(|snapshot| Seen {
+            container: id.clone(),
+            snapshot: snapshot.clone(),
+        }));
     }
     seen
 }

@@ -12,6 +12,7 @@ use std::collections::HashSet;
 use hoody_snapd_contract::Error;
 
 use crate::containers::bus_error;
+use crate::index::Index;
 use crate::names::Layout;
 use crate::properties::{CONTAINER_ID, ROLE, ROLE_DELETED, ROLE_LIVE, ROLE_TIMELINE};
 use crate::zfs::{Dataset, ErrorKind, Zfs};
@@ -34,8 +35,32 @@ pub struct Family {
 }
 
 impl Family {
-    /// Loads the family of a container id. Fails with NotFound when no dataset carries the id.
+    /// Loads the family of a container id, listing the internal root to find its datasets
+    /// there. Fails with NotFound when no dataset carries the id.
     pub fn load(zfs: &Zfs, layout: &Layout, id: &str) -> Result<Family, Error> {
+        let internal: Vec<String> = internal_children(zfs, layout)?
+            .into_iter()
+            .filter(|dataset| {
+                dataset
+                    .user_properties
+                    .get(CONTAINER_ID)
+                    .map(String::as_str)
+                    == Some(id)
+            })
+            .map(|dataset| dataset.name)
+            .collect();
+        Family::load_known(zfs, layout, id, &internal)
+    }
+
+    /// Loads the family of a container id whose datasets below the internal root are among
+    /// `internal`; names that are gone or carry another id or role are skipped. Fails with
+    /// NotFound when no dataset carries the id.
+    pub fn load_known(
+        zfs: &Zfs,
+        layout: &Layout,
+        id: &str,
+        internal: &[String],
+    ) -> Result<Family, Error> {
         let live_name = layout
             .container(id)
             .map_err(|e| Error::InvalidArgument(e.0))?;
@@ -47,7 +72,14 @@ impl Family {
         };
 
         let mut others = Vec::new();
-        for dataset in internal_children(zfs, layout)? {
+        for name in internal {
+            let dataset = match zfs.dataset(name) {
+                Ok(dataset) => dataset,
+                Err(error) if error.kind == ErrorKind::NotFound => continue,
+                Err(error) => {
+                    return Err(bus_error(&format!("cannot open dataset {name}"), &error))
+                }
+            };
             let role = dataset.user_properties.get(ROLE).map(String::as_str);
             let same_id = dataset
                 .user_properties
@@ -58,6 +90,7 @@ impl Family {
                 others.push(member(zfs, dataset, id)?);
             }
         }
+        others.sort_by(|a, b| a.dataset.name.cmp(&b.dataset.name));
 
         if live.is_none() && others.is_empty() {
             return Err(not_found(id));
@@ -67,6 +100,16 @@ impl Family {
             live,
             others,
         })
+    }
+
+    /// Returns the live member, if any, then the others.
+    pub fn members(&self) -> impl Iterator<Item = &Member> {
+        self.live.iter().chain(&self.others)
+    }
+
+    /// Returns the members mutably, in the order of [`Family::members`].
+    pub fn members_mut(&mut self) -> impl Iterator<Item = &mut Member> {
+        self.live.iter_mut().chain(&mut self.others)
     }
 
     /// Returns the live container, or NotFound when the container was deleted.
@@ -117,14 +160,16 @@ fn is_live(dataset: &Dataset, id: &str) -> bool {
         && matches!(role, None | Some(ROLE_LIVE))
 }
 
-fn member(zfs: &Zfs, dataset: Dataset, id: &str) -> Result<Member, Error> {
+/// Reads a dataset's snapshots into a member of the family of `id`.
+pub fn member(zfs: &Zfs, dataset: Dataset, id: &str) -> Result<Member, Error> {
     let snapshots = zfs
         .snapshots(&dataset.name)
         .map_err(|error| bus_error(&format!("cannot list snapshots of container {id}"), &error))?;
     Ok(Member { dataset, snapshots })
 }
 
-fn internal_children(zfs: &Zfs, layout: &Layout) -> Result<Vec<Dataset>, Error> {
+/// Lists the filesystems directly below the internal root.
+pub fn internal_children(zfs: &Zfs, layout: &Layout) -> Result<Vec<Dataset>, Error> {
     zfs.child_filesystems(&layout.internal).map_err(|error| {
         bus_error(
             &format!(
@@ -150,8 +195,8 @@ pub fn not_found(id: &str) -> Error {
 /// then cannot be destroyed, and pins snapshots marked for deferred destruction. Promoting
 /// moves those snapshots to the live filesystem (they stay in the family), so the timeline can
 /// empty and go. A failure is logged: the family stays correct, only less compact.
-pub fn consolidate(zfs: &Zfs, layout: &Layout, id: &str) {
-    let Ok(family) = Family::load(zfs, layout, id) else {
+pub fn consolidate(zfs: &Zfs, layout: &Layout, index: &Index, id: &str) {
+    let Ok(family) = index.family(zfs, layout, id) else {
         return;
     };
     let Some(live) = &family.live else {
@@ -197,8 +242,8 @@ pub fn collect_garbage(zfs: &Zfs, layout: &Layout, protected: &HashSet<String>) 
             {
                 continue;
             }
-            match zfs.snapshots(&dataset.name) {
-                Ok(snapshots) if snapshots.is_empty() => {}
+            match zfs.has_snapshots(&dataset.name) {
+                Ok(false) => {}
                 _ => continue,
             }
             match zfs.destroy(&dataset.name) {

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod busy;
+pub mod commit;
 pub mod config;
 pub mod containers;
 pub mod copy;
@@ -10,6 +11,7 @@ pub mod expiry;
 pub mod family;
 pub mod fault;
 pub mod fuzzing;
+pub mod index;
 pub mod journal;
 pub mod logging;
 pub mod names;

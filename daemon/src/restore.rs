@@ -16,9 +16,11 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use hoody_snapd_contract::{Error, SnapshotInfo};
 
+use crate::commit::GroupCommit;
 use crate::config::RestoreConfig;
 use crate::containers::bus_error;
 use crate::family::{self, Family, Member};
+use crate::index::Index;
 use crate::journal::{self, Operation};
 use crate::names::{InternalKind, Layout};
 use crate::properties::{
@@ -58,15 +60,17 @@ pub struct Restored {
 pub fn restore(
     zfs: &Zfs,
     layout: &Layout,
+    index: &Index,
+    commit: &GroupCommit,
     hooks: &RestoreConfig,
     request: &RestoreRequest<'_>,
 ) -> Result<Restored, Error> {
     crate::names::check_snapshot_reference(request.reference)
         .map_err(|e| Error::InvalidArgument(e.0))?;
-    let family = Family::load(zfs, layout, request.container)?;
+    let family = index.family(zfs, layout, request.container)?;
     let live = family.require_live()?;
     family.resolve(request.reference)?;
-    let mountpoint = live.dataset.mountpoint.clone().unwrap_or_default();
+    let mountpoint = current_mountpoint(zfs, live)?.unwrap_or_default();
     let replacements = [
         ("{container}", request.container),
         ("{dataset}", live.dataset.name.as_str()),
@@ -79,7 +83,9 @@ pub fn restore(
         &replacements,
         hooks.hook_timeout_seconds,
     )?;
-    let result = restore_with_hooks_done(zfs, layout, request);
+    let result = restore_with_hooks_done(zfs, layout, index, commit, request);
+    // Even a failed restore may have moved datasets before it was undone.
+    index.reshaped(request.container);
     if let Err(error) = run_hook(
         "post_hook",
         &hooks.post_hook,
@@ -97,21 +103,25 @@ pub fn restore(
 fn restore_with_hooks_done(
     zfs: &Zfs,
     layout: &Layout,
+    index: &Index,
+    commit: &GroupCommit,
     request: &RestoreRequest<'_>,
 ) -> Result<Restored, Error> {
     let id = request.container;
-    let family = Family::load(zfs, layout, id)?;
+    let family = index.family(zfs, layout, id)?;
     let live = family.require_live()?;
     if !request.force {
-        check_not_busy(id, live)?;
+        check_not_busy(id, current_mountpoint(zfs, live)?)?;
     }
 
     let saved = if request.save_before {
-        Some(save_current_state(zfs, layout, &family, request)?)
+        let saved = save_current_state(zfs, layout, index, commit, &family, request)?;
+        index.changed(id);
+        Some(saved)
     } else {
         None
     };
-    let family = Family::load(zfs, layout, id)?;
+    let family = index.family(zfs, layout, id)?;
     let live = family.require_live()?;
     let target = family.resolve(request.reference)?.clone();
     let newest_on_live = live.snapshots.last().map(|snapshot| snapshot.name.as_str());
@@ -138,7 +148,9 @@ fn restore_with_hooks_done(
         )?;
     }
 
-    family::consolidate(zfs, layout, id);
+    index.reshaped(id);
+    family::consolidate(zfs, layout, index, id);
+    index.changed(id);
     let restored_name = format!("{}@{}", live.dataset.name, short_name(&target.name));
     let restored = zfs.dataset(&restored_name).map_err(|error| {
         bus_error(
@@ -153,11 +165,18 @@ fn restore_with_hooks_done(
     })
 }
 
-fn check_not_busy(id: &str, live: &Member) -> Result<(), Error> {
-    let Some(mountpoint) = &live.dataset.mountpoint else {
+/// Reads where the live filesystem is mounted now; the index may hold an older mountpoint.
+fn current_mountpoint(zfs: &Zfs, live: &Member) -> Result<Option<String>, Error> {
+    zfs.dataset(&live.dataset.name)
+        .map(|dataset| dataset.mountpoint)
+        .map_err(|error| bus_error(&format!("cannot read {}", live.dataset.name), &error))
+}
+
+fn check_not_busy(id: &str, mountpoint: Option<String>) -> Result<(), Error> {
+    let Some(mountpoint) = mountpoint else {
         return Ok(());
     };
-    let users = busy::users(Path::new(mountpoint));
+    let users = busy::users(Path::new(&mountpoint));
     if users.is_empty() {
         return Ok(());
     }
@@ -173,6 +192,8 @@ fn check_not_busy(id: &str, live: &Member) -> Result<(), Error> {
 fn save_current_state(
     zfs: &Zfs,
     layout: &Layout,
+    index: &Index,
+    commit: &GroupCommit,
     family: &Family,
     request: &RestoreRequest<'_>,
 ) -> Result<SnapshotInfo, Error> {
@@ -194,7 +215,7 @@ fn save_current_state(
         now: request.now,
         group: None,
     };
-    let mut created = snapshots::create(zfs, layout, &create)?;
+    let mut created = snapshots::create(zfs, layout, index, commit, &create)?;
     Ok(created.remove(0))
 }
 

@@ -18,9 +18,11 @@ use zbus::object_server::SignalEmitter;
 use zbus::zvariant::{OwnedValue, Value};
 
 use crate::access::{self, Action, Authority, Decision};
+use crate::commit::GroupCommit;
 use crate::config::Config;
 use crate::copy::{CopyRequest, Progress};
 use crate::expiry::{self, Seen, Verdict};
+use crate::index::Index;
 use crate::names::{shown, Layout};
 use crate::restore::RestoreRequest;
 use crate::snapshots::CreateRequest;
@@ -41,6 +43,10 @@ pub struct Service {
 
 struct Inner {
     zfs: Zfs,
+    /// Families of containers kept in memory for listings; see [`Index`].
+    index: Index,
+    /// Gathers concurrent snapshot creates into shared transaction groups.
+    commit: GroupCommit,
     /// The settings in force; `Reload` and SIGHUP replace them.
     config: std::sync::RwLock<Arc<Config>>,
     config_path: PathBuf,
@@ -103,6 +109,8 @@ impl Service {
         Service {
             inner: Arc::new(Inner {
                 zfs,
+                index: Index::default(),
+                commit: GroupCommit::default(),
                 config: std::sync::RwLock::new(Arc::new(config)),
                 config_path,
                 layout,
@@ -323,13 +331,21 @@ impl Service {
 
         let started = Instant::now();
         let inner = Arc::clone(&self.inner);
-        let result = tokio::task::spawn_blocking(move || work(&inner))
-            .await
-            .unwrap_or_else(|panic| {
-                Err(Error::Failed(format!(
-                    "{operation} failed internally: {panic}"
-                )))
-            });
+        let result = tokio::task::spawn_blocking(move || {
+            let result = work(&inner);
+            if let Access::Change(ids) = &access {
+                for id in ids {
+                    inner.index.changed(id);
+                }
+            }
+            result
+        })
+        .await
+        .unwrap_or_else(|panic| {
+            Err(Error::Failed(format!(
+                "{operation} failed internally: {panic}"
+            )))
+        });
         log_outcome(operation, container, started, &result);
         drop(gate);
         result
@@ -413,6 +429,10 @@ impl Service {
                 _ = ticker.tick() => self.report_progress(id, &job).await,
             }
         };
+        // A copy adds a container and may add a clone of the source's snapshot, which the
+        // index cannot see.
+        self.inner.index.reshaped(&request.container);
+        self.inner.index.reshaped(&request.source);
         drop(locks);
         log_outcome("CopyContainer", &request.container, started, &result);
         self.report_progress(id, &job).await;
@@ -512,9 +532,11 @@ impl Service {
         let gate = self.enter().await.ok()?;
         let now = self.now();
         let inner = Arc::clone(&self.inner);
-        let seen = tokio::task::spawn_blocking(move || expiry::scan(&inner.zfs, &inner.layout))
-            .await
-            .unwrap_or_default();
+        let seen = tokio::task::spawn_blocking(move || {
+            expiry::scan(&inner.zfs, &inner.layout, &inner.index)
+        })
+        .await
+        .unwrap_or_default();
 
         let old = self
             .inner
@@ -600,6 +622,9 @@ impl Service {
                     })
                     .collect();
                 let result = expiry::delete_due(&inner.zfs, still_due);
+                for snapshot in &result.0 {
+                    inner.index.changed(&snapshot.container);
+                }
                 crate::family::collect_garbage(&inner.zfs, &inner.layout, &Default::default());
                 result
             })
@@ -770,7 +795,7 @@ impl Backend for Service {
         let all = self.reads_all(caller, "ListContainers").await?;
         let listed = self
             .run("ListContainers", "", Access::Read, |inner| {
-                containers::list(&inner.zfs, &inner.layout)
+                containers::list(&inner.zfs, &inner.layout, &inner.index)
             })
             .await?;
         Ok(listed
@@ -792,7 +817,11 @@ impl Backend for Service {
             "DeleteContainer",
             container,
             change(container),
-            move |inner| containers::delete(&inner.zfs, &inner.layout, &id, now),
+            move |inner| {
+                let result = containers::delete(&inner.zfs, &inner.layout, &id, now);
+                inner.index.reshaped(&id);
+                result
+            },
         )
         .await?;
         tracing::info!(container, "container deleted");
@@ -862,7 +891,7 @@ impl Backend for Service {
             .await?;
         let id = container.to_string();
         self.run("ListSnapshots", container, Access::Read, move |inner| {
-            snapshots::list(&inner.zfs, &inner.layout, &id)
+            snapshots::list(&inner.zfs, &inner.layout, &inner.index, &id)
         })
         .await
     }
@@ -877,7 +906,7 @@ impl Backend for Service {
             .await?;
         let (id, reference) = (container.to_string(), snapshot.to_string());
         self.run("GetSnapshot", container, Access::Read, move |inner| {
-            snapshots::get(&inner.zfs, &inner.layout, &id, &reference)
+            snapshots::get(&inner.zfs, &inner.layout, &inner.index, &id, &reference)
         })
         .await
     }
@@ -913,7 +942,14 @@ impl Backend for Service {
                         max_expiry_days: inner.config().snapshots.max_expiry_days,
                         now,
                     };
-                    restore::restore(&inner.zfs, &inner.layout, &inner.config().restore, &request)
+                    restore::restore(
+                        &inner.zfs,
+                        &inner.layout,
+                        &inner.index,
+                        &inner.commit,
+                        &inner.config().restore,
+                        &request,
+                    )
                 },
             )
             .await?;
@@ -942,7 +978,9 @@ impl Backend for Service {
                 "DeleteSnapshot",
                 container,
                 change(container),
-                move |inner| snapshots::delete(&inner.zfs, &inner.layout, &id, &reference),
+                move |inner| {
+                    snapshots::delete(&inner.zfs, &inner.layout, &inner.index, &id, &reference)
+                },
             )
             .await?;
         tracing::info!(container, snapshot = %deleted.name, reason = "user", "snapshot deleted");
@@ -1079,13 +1117,19 @@ impl Backend for Service {
         let (id, now) = (container.to_string(), self.now());
         let preview = self
             .run("PreviewExpiry", container, Access::Read, move |inner| {
-                if !id.is_empty() {
-                    crate::family::Family::load(&inner.zfs, &inner.layout, &id)?;
-                }
-                let seen: Vec<Seen> = expiry::scan(&inner.zfs, &inner.layout)
-                    .into_iter()
-                    .filter(|item| id.is_empty() || item.container == id)
-                    .collect();
+                let seen: Vec<Seen> = if id.is_empty() {
+                    expiry::scan(&inner.zfs, &inner.layout, &inner.index)
+                } else {
+                    let family = inner.index.family(&inner.zfs, &inner.layout, &id)?;
+                    family
+                        .snapshots()
+                        .into_iter()
+                        .map(|snapshot| Seen {
+                            container: id.clone(),
+                            snapshot: snapshot.clone(),
+                        })
+                        .collect()
+                };
                 Ok(expiry::preview(&seen, now))
             })
             .await?;
@@ -1183,7 +1227,13 @@ impl Service {
                     now,
                     group: group.as_deref(),
                 };
-                snapshots::create(&inner.zfs, &inner.layout, &request)
+                snapshots::create(
+                    &inner.zfs,
+                    &inner.layout,
+                    &inner.index,
+                    &inner.commit,
+                    &request,
+                )
             })
             .await?;
         if created.iter().any(|snapshot| snapshot.expires_at.is_some()) {

@@ -9,8 +9,10 @@ use hoody_snapd_contract::{Error, SnapshotInfo};
 
 use std::collections::HashSet;
 
+use crate::commit::GroupCommit;
 use crate::containers::bus_error;
 use crate::family::{self, Family};
+use crate::index::Index;
 use crate::names::{self, Layout, MAX_SNAPSHOTS_PER_SECOND};
 use crate::properties::{self, ALIAS, CREATED, EXPIRES, GROUP, LAST_USED, MANAGED, MANAGED_VALUE};
 use crate::zfs::{Dataset, ErrorKind, Zfs};
@@ -30,11 +32,14 @@ pub struct CreateRequest<'a> {
     pub group: Option<&'a str>,
 }
 
-/// Creates one snapshot of each named container, atomically in one `lzc_snapshot` call, with
-/// alias, expiry, marker and group set in the same transaction. Returns them in request order.
+/// Creates one snapshot of each named container, atomically in one transaction group that
+/// [`GroupCommit`] may share with other requests, with alias, expiry, marker and group set in
+/// the same transaction. Returns them in request order.
 pub fn create(
     zfs: &Zfs,
     layout: &Layout,
+    index: &Index,
+    commit: &GroupCommit,
     request: &CreateRequest<'_>,
 ) -> Result<Vec<SnapshotInfo>, Error> {
     names::check_alias(request.alias).map_err(|e| Error::InvalidArgument(e.0))?;
@@ -49,7 +54,7 @@ pub fn create(
 
     let mut targets = Vec::with_capacity(request.containers.len());
     for id in request.containers {
-        let family = Family::load(zfs, layout, id)?;
+        let family = index.family(zfs, layout, id)?;
         let live = family.require_live()?.dataset.name.clone();
         let existing = family.snapshots();
         if !request.alias.is_empty() {
@@ -81,7 +86,7 @@ pub fn create(
                 format!("{live}@{}", names::snapshot_name(request.now, *sequence))
             })
             .collect();
-        match zfs.snapshot(&full, &props) {
+        match commit.snapshot(zfs, &full, &props) {
             Ok(()) => {
                 return targets
                     .iter()
@@ -132,8 +137,13 @@ pub fn create(
 }
 
 /// Lists the snapshots of a container's family, oldest first.
-pub fn list(zfs: &Zfs, layout: &Layout, container_id: &str) -> Result<Vec<SnapshotInfo>, Error> {
-    let family = Family::load(zfs, layout, container_id)?;
+pub fn list(
+    zfs: &Zfs,
+    layout: &Layout,
+    index: &Index,
+    container_id: &str,
+) -> Result<Vec<SnapshotInfo>, Error> {
+    let family = index.family(zfs, layout, container_id)?;
     let deleted = family.live.is_none();
     Ok(family
         .snapshots()
@@ -146,11 +156,12 @@ pub fn list(zfs: &Zfs, layout: &Layout, container_id: &str) -> Result<Vec<Snapsh
 pub fn get(
     zfs: &Zfs,
     layout: &Layout,
+    index: &Index,
     container_id: &str,
     reference: &str,
 ) -> Result<SnapshotInfo, Error> {
     names::check_snapshot_reference(reference).map_err(|e| Error::InvalidArgument(e.0))?;
-    let family = Family::load(zfs, layout, container_id)?;
+    let family = index.family(zfs, layout, container_id)?;
     let found = family.resolve(reference)?;
     Ok(info(container_id, found, family.live.is_none()))
 }
@@ -164,12 +175,17 @@ pub fn get(
 pub fn delete(
     zfs: &Zfs,
     layout: &Layout,
+    index: &Index,
     container_id: &str,
     reference: &str,
 ) -> Result<SnapshotInfo, Error> {
     names::check_snapshot_reference(reference).map_err(|e| Error::InvalidArgument(e.0))?;
-    let family = Family::load(zfs, layout, container_id)?;
-    let target = family.resolve(reference)?;
+    let family = index.family(zfs, layout, container_id)?;
+    let found = family.resolve(reference)?;
+    // Holds and clones can change without a trace in the index, so the target is read again.
+    let target = &zfs
+        .dataset(&found.name)
+        .map_err(|error| bus_error(&format!("cannot read snapshot {}", found.name), &error))?;
     let deleted = info(container_id, target, family.live.is_none());
     let context = format!(
         "cannot delete snapshot {} of container {container_id}",
@@ -203,7 +219,9 @@ pub fn delete(
         tracing::info!(snapshot = %target.name, clones = target.clones,
             "snapshot has clones; marked for deferred destruction");
     }
-    family::consolidate(zfs, layout, container_id);
+    index.changed(container_id);
+    family::consolidate(zfs, layout, index, container_id);
+    index.changed(container_id);
     family::collect_garbage(zfs, layout, &HashSet::new());
     Ok(deleted)
 }

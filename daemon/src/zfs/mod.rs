@@ -51,7 +51,68 @@ pub struct Dataset {
     pub defer_destroy: bool,
     /// Number of user holds on this snapshot (the `userrefs` property).
     pub holds: u64,
+    /// When a snapshot of this filesystem was last created, destroyed or renamed, in whole
+    /// seconds since the Unix epoch (the `snapshots_changed` property of OpenZFS 2.2 and later).
+    /// 0 for snapshots, for a filesystem that never had one, and on older OpenZFS.
+    pub snapshots_changed: u64,
+    /// Space used by this filesystem's snapshots in bytes (the `usedbysnapshots` property); 0
+    /// for snapshots.
+    pub used_by_snapshots: u64,
 }
+
+/// Snapshots that are made together or not at all, with the user properties they all get.
+pub struct SnapshotRequest<'a> {
+    pub snapshots: &'a [String],
+    pub properties: &'a [(&'a str, &'a str)],
+}
+
+/// Channel program of `Zfs::snapshot_requests`. Its argument maps each request key to
+/// `{snapshots = {name = ""...}, properties = {name = value...}}`, and it returns, by request
+/// key, `{error = errno, snapshot = name}`. It runs in syncing context, so every snapshot it
+/// makes is in the same transaction group. A request is checked whole before any of its
+/// snapshots is made, and its snapshots are destroyed again when setting a property fails.
+const SNAPSHOT_PROGRAM: &CStr = c"
+local requests = ...
+local results = {}
+for key, request in pairs(requests) do
+    local err, failed = 0, ''
+    for snapshot in pairs(request.snapshots) do
+        err = zfs.check.snapshot(snapshot)
+        if err ~= 0 then
+            failed = snapshot
+            break
+        end
+    end
+    if err == 0 then
+        local made = {}
+        for snapshot in pairs(request.snapshots) do
+            err = zfs.sync.snapshot(snapshot)
+            if err ~= 0 then
+                failed = snapshot
+                break
+            end
+            made[#made + 1] = snapshot
+            for property, value in pairs(request.properties) do
+                err = zfs.sync.set_prop(snapshot, property, value)
+                if err ~= 0 then
+                    failed = snapshot
+                    break
+                end
+            end
+            if err ~= 0 then
+                break
+            end
+        end
+        if err ~= 0 then
+            for _, snapshot in ipairs(made) do
+                zfs.sync.destroy(snapshot)
+            end
+        end
+    end
+    results[key] = {error = err, snapshot = failed}
+end
+return results
+";
 
 /// A failed `lzc_snapshot` or `lzc_destroy_snaps` batch.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,6 +153,11 @@ impl NvList {
     fn add_boolean(&mut self, name: &CStr) {
         // SAFETY: self.0 is a valid nvlist and name is NUL-terminated; fnvlist copies the name.
         unsafe { sys::fnvlist_add_boolean(self.0, name.as_ptr()) };
+    }
+
+    fn add_list(&mut self, name: &CStr, value: &NvList) {
+        // SAFETY: both lists are valid and the name is NUL-terminated; the value is copied.
+        unsafe { sys::fnvlist_add_nvlist(self.0, name.as_ptr(), value.0) };
     }
 
     fn add_string(&mut self, name: &CStr, value: &CStr) {
@@ -276,6 +342,110 @@ impl Zfs {
         Err(BatchError {
             error: ZfsError::from_errno("lzc_snapshot", &target, errno),
             failed: errno_pairs(&errors, "lzc_snapshot"),
+        })
+    }
+
+    /// Takes the snapshots of several requests in one transaction group, with a channel
+    /// program. Each request is all or nothing, with its own user properties, and a request that
+    /// fails leaves the others alone. Returns one result per request, in order; the outer error
+    /// means that the program did not run, and then no snapshot was made.
+    ///
+    /// All snapshots must be in `pool`, and no filesystem may appear twice, because ZFS makes at
+    /// most one snapshot of a filesystem per transaction group.
+    pub fn snapshot_requests(
+        &self,
+        pool: &str,
+        requests: &[SnapshotRequest<'_>],
+    ) -> Result<Vec<Result<(), BatchError>>, ZfsError> {
+        let mut arguments = NvList::new();
+        for (index, request) in requests.iter().enumerate() {
+            let mut entry = NvList::new();
+            let mut snapshots = NvList::new();
+            for snapshot in request.snapshots {
+                snapshots.add_string(&c_string(snapshot)?, c"");
+            }
+            entry.add_list(c"snapshots", &snapshots);
+            entry.add_list(c"properties", &string_list(request.properties)?);
+            arguments.add_list(&c_string(&format!("r{index}"))?, &entry);
+        }
+
+        let c_pool = c_string(pool)?;
+        let mut output = NvList(ptr::null_mut());
+        // SAFETY: the pool name and the program are NUL-terminated, arguments is a valid
+        // nvlist, and the output list that the call allocates is freed by NvList. The limits
+        // are OpenZFS's defaults.
+        let errno = unsafe {
+            sys::lzc_channel_program(
+                c_pool.as_ptr(),
+                SNAPSHOT_PROGRAM.as_ptr(),
+                u64::from(sys::ZCP_DEFAULT_INSTRLIMIT),
+                u64::from(sys::ZCP_DEFAULT_MEMLIMIT),
+                arguments.0,
+                &mut output.0,
+            )
+        };
+        if errno != 0 {
+            let mut error = ZfsError::from_errno("lzc_channel_program", pool, errno);
+            if !output.0.is_null() {
+                // SAFETY: output is a valid nvlist; a failed program leaves its message under
+                // "error".
+                if let Some(message) = unsafe { lookup_string(output.0, c"error") } {
+                    error.description = message;
+                }
+            }
+            return Err(error);
+        }
+
+        let mut results = Vec::with_capacity(requests.len());
+        for (index, request) in requests.iter().enumerate() {
+            let target = request.snapshots.join(" ");
+            // SAFETY: output is the valid nvlist that the program returned; the nested lists
+            // belong to it.
+            let outcome = unsafe { program_outcome(output.0, &format!("r{index}")) };
+            results.push(match outcome {
+                Some((0, _)) => Ok(()),
+                Some((errno, snapshot)) => {
+                    let errno = i32::try_from(errno).unwrap_or(libc::EIO);
+                    let error = ZfsError::from_errno("zfs.sync.snapshot", &target, errno);
+                    let failed = if snapshot.is_empty() {
+                        Vec::new()
+                    } else {
+                        let own = ZfsError::from_errno("zfs.sync.snapshot", &snapshot, errno);
+                        vec![(snapshot, own)]
+                    };
+                    Err(BatchError { error, failed })
+                }
+                None => Err(BatchError {
+                    error: ZfsError::from_errno("lzc_channel_program", &target, libc::EIO),
+                    failed: Vec::new(),
+                }),
+            });
+        }
+        Ok(results)
+    }
+
+    /// Reports whether a filesystem has at least one snapshot, reading only the first one.
+    pub fn has_snapshots(&self, filesystem: &str) -> Result<bool, ZfsError> {
+        self.with_dataset(filesystem, FILESYSTEM, |libzfs, handle| {
+            // SAFETY: handle is open and the callback ignores its data pointer. With simple
+            // true, libzfs reads only names, and the callback stops the walk at the first one.
+            let status = unsafe {
+                sys::zfs_iter_snapshots(
+                    handle,
+                    sys::boolean_t_B_TRUE,
+                    Some(stop_at_first),
+                    ptr::null_mut(),
+                    0,
+                    0,
+                )
+            };
+            match status {
+                0 => Ok(false),
+                FOUND => Ok(true),
+                _ => libzfs
+                    .check("zfs_iter_snapshots", filesystem, status)
+                    .map(|()| false),
+            }
         })
     }
 
@@ -520,7 +690,17 @@ impl Zfs {
 
     /// Reads one filesystem or snapshot.
     pub fn dataset(&self, name: &str) -> Result<Dataset, ZfsError> {
-        self.with_dataset(name, Self::any_type(), |_, handle| Ok(read_dataset(handle)))
+        self.with_dataset(name, Self::any_type(), |_, handle| {
+            Ok(read_dataset(handle, Mount::Look))
+        })
+    }
+
+    /// Reads one filesystem or snapshot without searching the mount table, which is the
+    /// slowest part of a read on a host with many mounts, so `mountpoint` is always `None`.
+    pub fn dataset_unmounted(&self, name: &str) -> Result<Dataset, ZfsError> {
+        self.with_dataset(name, Self::any_type(), |_, handle| {
+            Ok(read_dataset(handle, Mount::Skip))
+        })
     }
 
     /// Reads every snapshot of a filesystem, oldest first (by `createtxg`).
@@ -617,6 +797,43 @@ impl LibzfsHandle {
     }
 }
 
+/// What `stop_at_first` returns to stop a walk; libzfs passes it through as the walk's result.
+const FOUND: c_int = 1;
+
+/// Iteration callback that closes the first dataset and stops the walk.
+unsafe extern "C" fn stop_at_first(handle: *mut sys::zfs_handle_t, _data: *mut c_void) -> c_int {
+    // SAFETY: the callback owns the handle that libzfs passed to it and must close it.
+    unsafe { sys::zfs_close(handle) };
+    FOUND
+}
+
+/// Reads the outcome of one request from the table that `SNAPSHOT_PROGRAM` returned: its errno
+/// and the snapshot that failed (empty when none did).
+///
+/// # Safety
+///
+/// `output` must be a valid nvlist.
+unsafe fn program_outcome(output: *mut sys::nvlist_t, key: &str) -> Option<(i64, String)> {
+    let key = CString::new(key).ok()?;
+    // SAFETY: the caller guarantees output is valid; the nested lists belong to it.
+    unsafe {
+        let mut returned: *mut sys::nvlist_t = ptr::null_mut();
+        if sys::nvlist_lookup_nvlist(output, c"return".as_ptr(), &mut returned) != 0 {
+            return None;
+        }
+        let mut entry: *mut sys::nvlist_t = ptr::null_mut();
+        if sys::nvlist_lookup_nvlist(returned, key.as_ptr(), &mut entry) != 0 {
+            return None;
+        }
+        let mut errno: i64 = 0;
+        if sys::nvlist_lookup_int64(entry, c"error".as_ptr(), &mut errno) != 0 {
+            return None;
+        }
+        let snapshot = lookup_string(entry, c"snapshot").unwrap_or_default();
+        Some((errno, snapshot))
+    }
+}
+
 /// Iteration callback of zfs_iter_*: reads the dataset into the Vec behind `data` and closes it.
 unsafe extern "C" fn collect_dataset(handle: *mut sys::zfs_handle_t, data: *mut c_void) -> c_int {
     // A panic must not unwind into C, so it is caught and turned into an iteration error.
@@ -624,7 +841,7 @@ unsafe extern "C" fn collect_dataset(handle: *mut sys::zfs_handle_t, data: *mut 
         // SAFETY: libzfs passes an open handle and the data pointer given to zfs_iter_*, which
         // points to a live Vec<Dataset>.
         let found = unsafe { &mut *data.cast::<Vec<Dataset>>() };
-        found.push(read_dataset(handle));
+        found.push(read_dataset(handle, Mount::Look));
     }));
     // SAFETY: the callback owns the handle that libzfs passed to it and must close it.
     unsafe { sys::zfs_close(handle) };
@@ -635,8 +852,15 @@ unsafe extern "C" fn collect_dataset(handle: *mut sys::zfs_handle_t, data: *mut 
     }
 }
 
+/// Whether a read of a filesystem looks up where it is mounted.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mount {
+    Look,
+    Skip,
+}
+
 /// Reads the properties the daemon uses from an open dataset handle.
-fn read_dataset(handle: *mut sys::zfs_handle_t) -> Dataset {
+fn read_dataset(handle: *mut sys::zfs_handle_t, mount: Mount) -> Dataset {
     use sys::zfs_prop_t::*;
 
     // SAFETY: handle is an open libzfs dataset handle for the whole function; the strings that
@@ -645,8 +869,13 @@ fn read_dataset(handle: *mut sys::zfs_handle_t) -> Dataset {
         let name = CStr::from_ptr(sys::zfs_get_name(handle))
             .to_string_lossy()
             .into_owned();
+        let is_snapshot = sys::zfs_get_type(handle) == sys::zfs_type_t::ZFS_TYPE_SNAPSHOT;
         let mut mount_path: *mut c_char = ptr::null_mut();
-        let mountpoint = if sys::zfs_is_mounted(handle, &mut mount_path) == sys::boolean_t_B_TRUE
+        // Snapshots are only mounted on access below `.zfs`, which the daemon never uses, so
+        // they skip the search of the mount table.
+        let mountpoint = if !is_snapshot
+            && mount == Mount::Look
+            && sys::zfs_is_mounted(handle, &mut mount_path) == sys::boolean_t_B_TRUE
             && !mount_path.is_null()
         {
             let path = CStr::from_ptr(mount_path).to_string_lossy().into_owned();
@@ -656,7 +885,6 @@ fn read_dataset(handle: *mut sys::zfs_handle_t) -> Dataset {
             None
         };
         let user_properties = local_user_properties(handle, &name);
-        let is_snapshot = sys::zfs_get_type(handle) == sys::zfs_type_t::ZFS_TYPE_SNAPSHOT;
         let origin = if is_snapshot {
             None
         } else {
@@ -671,12 +899,22 @@ fn read_dataset(handle: *mut sys::zfs_handle_t) -> Dataset {
         } else {
             (0, false, 0)
         };
+        let (snapshots_changed, used_by_snapshots) = if is_snapshot {
+            (0, 0)
+        } else {
+            (
+                snapshots_changed_of(handle),
+                sys::zfs_prop_get_int(handle, ZFS_PROP_USEDSNAP),
+            )
+        };
 
         Dataset {
             origin,
             clones,
             defer_destroy,
             holds,
+            snapshots_changed,
+            used_by_snapshots,
             creation: sys::zfs_prop_get_int(handle, ZFS_PROP_CREATION),
             createtxg: sys::zfs_prop_get_int(handle, ZFS_PROP_CREATETXG),
             used: sys::zfs_prop_get_int(handle, ZFS_PROP_USED),
@@ -687,6 +925,25 @@ fn read_dataset(handle: *mut sys::zfs_handle_t) -> Dataset {
         }
     }
 }
+
+/// Reads the `snapshots_changed` property of a filesystem; 0 on OpenZFS older than 2.2.
+///
+/// # Safety
+///
+/// `handle` must be an open libzfs dataset handle.
+#[cfg(zfs_snapshots_changed)]
+unsafe fn snapshots_changed_of(handle: *mut sys::zfs_handle_t) -> u64 {
+    // SAFETY: the caller guarantees handle is open.
+    unsafe { sys::zfs_prop_get_int(handle, sys::zfs_prop_t::ZFS_PROP_SNAPSHOTS_CHANGED) }
+}
+
+#[cfg(not(zfs_snapshots_changed))]
+unsafe fn snapshots_changed_of(_handle: *mut sys::zfs_handle_t) -> u64 {
+    0
+}
+
+/// Whether this build can read `snapshots_changed`, and so trust the index between reloads.
+pub const HAS_SNAPSHOTS_CHANGED: bool = cfg!(zfs_snapshots_changed);
 
 /// Reads a string-valued native property, or `None` when it is unset or empty.
 ///
