@@ -20,7 +20,14 @@ Exit codes:
 
 /// Client of hoody-snapd: create, list, restore and delete ZFS snapshots of containers.
 #[derive(Parser)]
-#[command(version, about, after_help = EXIT_CODES)]
+// The name and the about text are spelt out, not taken from Cargo, because the generator that
+// includes this module is another crate. A test there checks them against client/Cargo.toml.
+#[command(
+    name = "hoody-snap",
+    version,
+    about = "Command-line client of hoody-snapd, the ZFS snapshot daemon for containers",
+    after_help = EXIT_CODES
+)]
 pub struct Cli {
     /// Print one JSON object {"statusCode", "message", "data"} instead of text.
     #[arg(long, global = true)]
