@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod busy;
+pub mod cli;
 pub mod commit;
 pub mod config;
 pub mod containers;

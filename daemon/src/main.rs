@@ -1,42 +1,19 @@
 //! hoody-snapd: a system daemon that owns the ZFS snapshots of containers and serves them on
 //! the D-Bus system bus as `icu.hoody.Snapd1`.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 use futures_util::StreamExt;
 use hoody_snapd_contract::{Manager, BUS_NAME, INTROSPECTION_XML, OBJECT_PATH};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_tokio::Signals;
 
-use hoody_snapd::config::{self, Config};
+use hoody_snapd::cli::{Args, Command};
+use hoody_snapd::config::Config;
 use hoody_snapd::service::{self, Service};
 use hoody_snapd::{containers, fault, logging, names, recovery, zfs};
-
-/// Daemon that keeps ZFS snapshots of containers, controlled over the D-Bus system bus.
-#[derive(Parser)]
-#[command(version, about)]
-struct Args {
-    /// Configuration file.
-    #[arg(long, short, value_name = "PATH", default_value = config::DEFAULT_PATH)]
-    config: PathBuf,
-
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Check a configuration file and exit: 0 when it is valid, 1 with a message when not.
-    CheckConfig {
-        /// File to check; defaults to the --config path.
-        path: Option<PathBuf>,
-    },
-    /// Print the D-Bus introspection XML of the manager interface and exit.
-    Introspect,
-}
 
 fn main() -> ExitCode {
     let args = Args::parse();
