@@ -50,6 +50,9 @@ pub enum Command {
     Jobs(JobCommand),
     /// Make the daemon read its configuration file again, as `systemctl reload` does.
     Reload,
+    /// Show the daemon's health: versions, pool state and free space, counts, the next
+    /// expiry, failed deletions, and the age of each container's newest snapshot.
+    Status,
 }
 
 #[derive(Subcommand)]

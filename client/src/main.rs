@@ -50,6 +50,15 @@ async fn run(command: Command) -> Result<Success, Failure> {
                 text: String::new(),
             })
         }
+        Command::Status => {
+            let status = call(proxy.get_status().await)?;
+            let now = chrono::Utc::now();
+            Ok(Success {
+                message: format!("pool {} is {}", status.pool, status.pool_health),
+                data: output::status_json(&status),
+                text: output::status_text(&status, now),
+            })
+        }
         Command::Jobs(JobCommand::Show { job }) => {
             let info = call(proxy.get_job(job).await)?;
             Ok(Success {

@@ -2,9 +2,10 @@
 
 use std::process::ExitCode;
 
+use chrono::{DateTime, Utc};
 use hoody_snapd_contract::{
-    ContainerInfo, Error, ExpiryPreview, ExpiryProblem, JobInfo, SnapshotInfo, BUS_NAME,
-    ERROR_PREFIX,
+    ContainerInfo, Error, ExpiryPreview, ExpiryProblem, JobInfo, SnapshotInfo, StatusInfo,
+    BUS_NAME, ERROR_PREFIX,
 };
 use serde_json::{json, Value};
 use unicode_width::UnicodeWidthStr;
@@ -302,6 +303,113 @@ pub fn problems_table(problems: &[ExpiryProblem]) -> String {
         })
         .collect();
     table(&["CONTAINER", "NAME", "REASON", "SINCE", "ATTEMPTS"], rows)
+}
+
+/// Formats the health view as JSON, with `null` for absent fields.
+pub fn status_json(status: &StatusInfo) -> Value {
+    let mut newest: Vec<(&String, &String)> = status.newest_snapshots.iter().collect();
+    newest.sort_by(|a, b| a.1.cmp(b.1).then(a.0.cmp(b.0)));
+    json!({
+        "version": status.version,
+        "zfs_userland": status.zfs_userland,
+        "zfs_kernel": status.zfs_kernel,
+        "pool": status.pool,
+        "pool_health": status.pool_health,
+        "pool_size": status.pool_size,
+        "pool_free": status.pool_free,
+        "containers": status.containers,
+        "deleted_containers": status.deleted_containers,
+        "snapshots": status.snapshots,
+        "next_expiry_at": status.next_expiry_at,
+        "next_expiry": status.next_expiry,
+        "failed_deletions": status.failed_deletions,
+        "containers_without_snapshots": status.containers_without_snapshots,
+        "newest_snapshots": newest
+            .iter()
+            .map(|(container, created)| json!({"container": container, "created_at": created}))
+            .collect::<Vec<_>>(),
+    })
+}
+
+/// Formats the health view as lines of text, then the newest snapshot of each container,
+/// oldest first, with its age at `now`.
+pub fn status_text(status: &StatusInfo, now: DateTime<Utc>) -> String {
+    let mut text = String::new();
+    let mut line = |label: &str, value: String| {
+        text.push_str(&format!("{label:<18}{value}\n"));
+    };
+    line("daemon", status.version.clone());
+    line(
+        "zfs",
+        format!(
+            "{} (kernel module {})",
+            status.zfs_userland, status.zfs_kernel
+        ),
+    );
+    line(
+        "pool",
+        format!(
+            "{} {}, {} free of {}",
+            status.pool,
+            status.pool_health,
+            human_size(status.pool_free),
+            human_size(status.pool_size)
+        ),
+    );
+    line(
+        "containers",
+        format!(
+            "{} ({} without snapshots; {} deleted, kept for their snapshots)",
+            status.containers, status.containers_without_snapshots, status.deleted_containers
+        ),
+    );
+    line("snapshots", status.snapshots.to_string());
+    line(
+        "next expiry",
+        match (&status.next_expiry_at, &status.next_expiry) {
+            (Some(at), Some(snapshot)) => format!("{at} {}", escape(snapshot)),
+            _ => "none".into(),
+        },
+    );
+    line(
+        "failed deletions",
+        if status.failed_deletions == 0 {
+            "0".into()
+        } else {
+            format!(
+                "{} (see `hoody-snap snapshots expiry-status`)",
+                status.failed_deletions
+            )
+        },
+    );
+
+    let mut newest: Vec<(&String, &String)> = status.newest_snapshots.iter().collect();
+    newest.sort_by(|a, b| a.1.cmp(b.1).then(a.0.cmp(b.0)));
+    if newest.is_empty() {
+        return text;
+    }
+    let rows = newest
+        .iter()
+        .map(|(container, created)| vec![escape(container), (*created).clone(), age(created, now)])
+        .collect();
+    text.push('\n');
+    text.push_str(&table(&["CONTAINER", "NEWEST SNAPSHOT", "AGE"], rows));
+    text
+}
+
+/// Formats the time since an RFC 3339 time in the largest whole unit, or `-` when the time
+/// does not parse.
+fn age(time: &str, now: DateTime<Utc>) -> String {
+    let Ok(then) = DateTime::parse_from_rfc3339(time) else {
+        return "-".into();
+    };
+    let seconds = (now - then.with_timezone(&Utc)).num_seconds().max(0);
+    match seconds {
+        0..=119 => format!("{seconds} s"),
+        120..=7_199 => format!("{} min", seconds / 60),
+        7_200..=172_799 => format!("{} h", seconds / 3_600),
+        _ => format!("{} days", seconds / 86_400),
+    }
 }
 
 /// Formats a job as JSON.

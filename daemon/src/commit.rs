@@ -67,7 +67,13 @@ impl GroupCommit {
             state.committing = true;
             let group = std::mem::take(&mut state.queued);
             drop(state);
+            let started = std::time::Instant::now();
             let results = commit(zfs, &group);
+            tracing::debug!(
+                requests = group.len(),
+                duration_ms = started.elapsed().as_millis() as u64,
+                "committed a group of snapshot requests"
+            );
             state = self.lock();
             state.results.extend(results);
             state.committing = false;

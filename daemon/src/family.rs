@@ -73,7 +73,8 @@ impl Family {
 
         let mut others = Vec::new();
         for name in internal {
-            let dataset = match zfs.dataset(name) {
+            // Datasets below the internal root are never mounted.
+            let dataset = match zfs.dataset_unmounted(name) {
                 Ok(dataset) => dataset,
                 Err(error) if error.kind == ErrorKind::NotFound => continue,
                 Err(error) => {
@@ -170,15 +171,16 @@ pub fn member(zfs: &Zfs, dataset: Dataset, id: &str) -> Result<Member, Error> {
 
 /// Lists the filesystems directly below the internal root.
 pub fn internal_children(zfs: &Zfs, layout: &Layout) -> Result<Vec<Dataset>, Error> {
-    zfs.child_filesystems(&layout.internal).map_err(|error| {
-        bus_error(
-            &format!(
-                "cannot list the internal datasets under {}",
-                layout.internal
-            ),
-            &error,
-        )
-    })
+    zfs.child_filesystems_unmounted(&layout.internal)
+        .map_err(|error| {
+            bus_error(
+                &format!(
+                    "cannot list the internal datasets under {}",
+                    layout.internal
+                ),
+                &error,
+            )
+        })
 }
 
 /// Builds the NotFound error for a container id that no dataset carries.
@@ -231,7 +233,7 @@ pub fn consolidate(zfs: &Zfs, layout: &Layout, index: &Index, id: &str) {
 pub fn collect_garbage(zfs: &Zfs, layout: &Layout, protected: &HashSet<String>) -> usize {
     let mut destroyed = 0;
     loop {
-        let Ok(children) = zfs.child_filesystems(&layout.internal) else {
+        let Ok(children) = zfs.child_filesystems_unmounted(&layout.internal) else {
             return destroyed;
         };
         let mut progress = false;

@@ -138,12 +138,14 @@ impl Index {
     /// Returns the container ids of every family: live containers and those below the
     /// internal root. Lists the root and, unless the index has it, the internal root.
     pub fn ids(&self, zfs: &Zfs, layout: &Layout) -> Result<Vec<String>, Error> {
-        let live = zfs.child_filesystems(&layout.root).map_err(|error| {
-            bus_error(
-                &format!("cannot list containers under {}", layout.root),
-                &error,
-            )
-        })?;
+        let live = zfs
+            .child_filesystems_unmounted(&layout.root)
+            .map_err(|error| {
+                bus_error(
+                    &format!("cannot list containers under {}", layout.root),
+                    &error,
+                )
+            })?;
         let mut ids: Vec<String> = live
             .iter()
             .filter_map(|dataset| dataset.user_properties.get(CONTAINER_ID).cloned())

@@ -21,4 +21,5 @@ pub mod recovery;
 pub mod restore;
 pub mod service;
 pub mod snapshots;
+pub mod status;
 pub mod zfs;

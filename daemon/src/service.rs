@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use hoody_snapd_contract::{
     Backend, Caller, ContainerInfo, Error, ExpiryPreview, ExpiryProblem, JobInfo, Manager,
-    SnapshotInfo, DELETE_REASON_EXPIRED, JOB_FAILED, JOB_RUNNING, JOB_SUCCEEDED,
+    SnapshotInfo, StatusInfo, DELETE_REASON_EXPIRED, JOB_FAILED, JOB_RUNNING, JOB_SUCCEEDED,
 };
 use tokio::sync::{OwnedMutexGuard, OwnedRwLockReadGuard, RwLock};
 use zbus::object_server::SignalEmitter;
@@ -27,7 +27,7 @@ use crate::names::{shown, Layout};
 use crate::restore::RestoreRequest;
 use crate::snapshots::CreateRequest;
 use crate::zfs::Zfs;
-use crate::{containers, copy, properties, restore, snapshots};
+use crate::{containers, copy, properties, restore, snapshots, status};
 
 /// The time source of the daemon. Tests of expiry replace it to move time forward.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -63,6 +63,8 @@ struct Inner {
     next_job: AtomicU32,
     /// Wakes the expiry task early, after a change that may move the next deadline.
     expiry_wake: tokio::sync::Notify,
+    /// When the expiry task plans to wake next, by the daemon's clock.
+    expiry_planned: Mutex<Option<DateTime<Utc>>>,
     /// Snapshots that expiry could not delete or cannot judge, by (container, snapshot name).
     expiry_problems: Mutex<BTreeMap<(String, String), Problem>>,
     authority: Authority,
@@ -121,6 +123,7 @@ impl Service {
                 jobs: Mutex::new(HashMap::new()),
                 next_job: AtomicU32::new(1),
                 expiry_wake: tokio::sync::Notify::new(),
+                expiry_planned: Mutex::new(None),
                 expiry_problems: Mutex::new(BTreeMap::new()),
                 authority: Authority::default(),
             }),
@@ -512,6 +515,14 @@ impl Service {
                 let sleep = next
                     .map(|at| (at - now).to_std().unwrap_or(Duration::ZERO).min(max_sleep))
                     .unwrap_or(max_sleep);
+                let planned = chrono::Duration::from_std(sleep)
+                    .ok()
+                    .map(|sleep| now + sleep);
+                *service
+                    .inner
+                    .expiry_planned
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = planned;
                 tokio::select! {
                     _ = tokio::time::sleep(sleep) => {}
                     _ = service.inner.expiry_wake.notified() => {}
@@ -527,9 +538,26 @@ impl Service {
         self.inner.expiry_wake.notify_one();
     }
 
+    /// Wakes the expiry task early when a snapshot now expires at `at` (RFC 3339), before the
+    /// task's planned wake; a later expiry is seen at that wake anyway.
+    fn wake_expiry_for(&self, at: Option<&str>) {
+        let Some(at) = at.and_then(properties::parse_time) else {
+            return;
+        };
+        let planned = *self
+            .inner
+            .expiry_planned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if planned.is_none_or(|planned| at < planned) {
+            self.wake_expiry();
+        }
+    }
+
     /// Runs one sweep and returns when the next one is due.
     async fn sweep(&self) -> Option<DateTime<Utc>> {
         let gate = self.enter().await.ok()?;
+        let started = Instant::now();
         let now = self.now();
         let inner = Arc::clone(&self.inner);
         let seen = tokio::task::spawn_blocking(move || {
@@ -650,6 +678,12 @@ impl Service {
                     },
                 );
             }
+            tracing::info!(
+                deleted = deleted.len(),
+                failed = problems.values().filter(|p| p.retry_at.is_some()).count(),
+                duration_ms = started.elapsed().as_millis() as u64,
+                "expiry sweep finished"
+            );
             for snapshot in &deleted {
                 tracing::info!(container = %snapshot.container, snapshot = %snapshot.name,
                     expires_at = %properties::format_time(snapshot.expires), reason = DELETE_REASON_EXPIRED,
@@ -1076,7 +1110,7 @@ impl Backend for Service {
             .await?;
         tracing::info!(container, snapshot = %changed.name, expires_at = changed.expires_at.as_deref().unwrap_or("never"),
             "snapshot expiry changed");
-        self.wake_expiry();
+        self.wake_expiry_for(changed.expires_at.as_deref());
         Ok(changed)
     }
 
@@ -1185,6 +1219,27 @@ impl Backend for Service {
         Ok(changed)
     }
 
+    async fn get_status(&self, caller: &Caller) -> Result<StatusInfo, Error> {
+        self.authorize(caller, "GetStatus", Action::Read, "")
+            .await?;
+        let now = self.now();
+        let mut status = self
+            .run("GetStatus", "", Access::Read, move |inner| {
+                status::read(&inner.zfs, &inner.layout, &inner.index, now)
+            })
+            .await?;
+        let problems = self
+            .inner
+            .expiry_problems
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        status.failed_deletions = problems
+            .values()
+            .filter(|problem| problem.retry_at.is_some())
+            .count() as u32;
+        Ok(status)
+    }
+
     async fn reload(&self, caller: &Caller) -> Result<(), Error> {
         self.authorize(caller, "Reload", Action::Configure, "")
             .await?;
@@ -1236,9 +1291,11 @@ impl Service {
                 )
             })
             .await?;
-        if created.iter().any(|snapshot| snapshot.expires_at.is_some()) {
-            self.wake_expiry();
-        }
+        let earliest = created
+            .iter()
+            .filter_map(|snapshot| snapshot.expires_at.as_deref())
+            .min();
+        self.wake_expiry_for(earliest);
         for snapshot in &created {
             tracing::info!(container = %snapshot.container, snapshot = %snapshot.name,
                 alias = snapshot.alias.as_deref().unwrap_or(""),

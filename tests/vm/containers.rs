@@ -1,5 +1,7 @@
 //! Containers: create, list and delete, checked against `zfs list` and `zfs get`.
 
+use std::process::Command;
+
 use hoody_snapd_tests::*;
 
 #[test]
@@ -173,4 +175,58 @@ fn container_not_made_by_daemon_is_not_listed() {
         &format!("by-hand-{}", std::process::id()),
     ]);
     assert_eq!(by_id.code, 3, "{}", by_id.stdout);
+}
+
+#[test]
+fn status_reports_pool_and_counts() {
+    let id = unique_id("status");
+    create_container(&id);
+    let snapshot = create_snapshot(&id, "status-check", 3);
+    let status = client_ok(&["status"])["data"].clone();
+
+    let pool = container_root().split('/').next().unwrap().to_string();
+    assert_eq!(status["pool"], pool.as_str());
+    let health = Command::new("zpool")
+        .args(["list", "-H", "-o", "health", &pool])
+        .output()
+        .unwrap();
+    assert_eq!(
+        status["pool_health"],
+        String::from_utf8_lossy(&health.stdout).trim()
+    );
+    let size = Command::new("zpool")
+        .args(["list", "-Hp", "-o", "size", &pool])
+        .output()
+        .unwrap();
+    assert_eq!(
+        status["pool_size"].as_u64().unwrap().to_string(),
+        String::from_utf8_lossy(&size.stdout).trim()
+    );
+    assert!(status["pool_free"].as_u64().unwrap() > 0);
+    let module = std::fs::read_to_string("/sys/module/zfs/version").unwrap();
+    assert!(
+        status["zfs_kernel"]
+            .as_str()
+            .unwrap()
+            .contains(module.trim()),
+        "{status}"
+    );
+    assert!(status["containers"].as_u64().unwrap() >= 1);
+    assert!(status["snapshots"].as_u64().unwrap() >= 1);
+
+    let newest = status["newest_snapshots"].as_array().unwrap();
+    let ours = newest
+        .iter()
+        .find(|entry| entry["container"] == id.as_str())
+        .unwrap_or_else(|| panic!("{id} is not in {status}"));
+    assert_eq!(ours["created_at"], snapshot["created_at"]);
+    let next = status["next_expiry_at"].as_str().unwrap();
+    assert!(
+        next <= snapshot["expires_at"].as_str().unwrap(),
+        "next expiry {next} is after {snapshot}"
+    );
+
+    let text = client(&["status"]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(text.stdout.contains(&id), "{}", text.stdout);
 }

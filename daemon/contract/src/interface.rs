@@ -16,7 +16,8 @@ use zbus::zvariant::OwnedValue;
 use zbus::{interface, Connection};
 
 use crate::{
-    ContainerInfo, Error, ExpiryPreview, ExpiryProblem, JobInfo, SnapshotInfo, DELETE_REASON_USER,
+    ContainerInfo, Error, ExpiryPreview, ExpiryProblem, JobInfo, SnapshotInfo, StatusInfo,
+    DELETE_REASON_USER,
 };
 
 /// The peer that sent a method call, as the bus daemon reports it.
@@ -156,6 +157,9 @@ pub trait Backend: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<ExpiryProblem>, Error>> + Send;
 
     fn reload(&self, caller: &Caller) -> impl Future<Output = Result<(), Error>> + Send;
+
+    fn get_status(&self, caller: &Caller)
+        -> impl Future<Output = Result<StatusInfo, Error>> + Send;
 
     /// Version of the daemon, for the `Version` property.
     fn version(&self) -> String;
@@ -543,6 +547,17 @@ impl<B: Backend> Manager<B> {
         self.backend.reload(&caller).await
     }
 
+    /// Returns the health view: versions, pool health and free space, counts of containers and
+    /// snapshots, the next expiry, failed deletions, and the newest snapshot of each container.
+    async fn get_status(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+    ) -> Result<StatusInfo, Error> {
+        let caller = resolve_caller(&header, connection).await?;
+        self.backend.get_status(&caller).await
+    }
+
     /// Version of the running daemon.
     #[zbus(property)]
     fn version(&self) -> String {
@@ -661,6 +676,9 @@ mod tests {
             rejected()
         }
         async fn reload(&self, _: &Caller) -> Result<(), Error> {
+            rejected()
+        }
+        async fn get_status(&self, _: &Caller) -> Result<StatusInfo, Error> {
             rejected()
         }
         async fn create_snapshot(

@@ -12,8 +12,8 @@ mod types;
 pub use error::Error;
 pub use interface::{Backend, Caller, JobFinishedStream, JobProgressStream, Manager, ManagerProxy};
 pub use types::{
-    ContainerInfo, ExpiryPreview, ExpiryProblem, JobInfo, SnapshotInfo, DELETE_REASON_EXPIRED,
-    DELETE_REASON_USER, JOB_FAILED, JOB_RUNNING, JOB_SUCCEEDED,
+    ContainerInfo, ExpiryPreview, ExpiryProblem, JobInfo, SnapshotInfo, StatusInfo,
+    DELETE_REASON_EXPIRED, DELETE_REASON_USER, JOB_FAILED, JOB_RUNNING, JOB_SUCCEEDED,
 };
 
 /// Well-known bus name that the daemon owns on the system bus.

@@ -122,6 +122,43 @@ pub struct JobInfo {
     pub message: Option<String>,
 }
 
+/// The daemon's health view, from `GetStatus`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, SerializeDict, DeserializeDict, Type)]
+#[zvariant(signature = "a{sv}")]
+pub struct StatusInfo {
+    /// Version of the daemon.
+    pub version: String,
+    /// Version of the OpenZFS libraries that the daemon runs with.
+    pub zfs_userland: String,
+    /// Version of the loaded OpenZFS kernel module.
+    pub zfs_kernel: String,
+    /// Pool that holds the containers.
+    pub pool: String,
+    /// Pool health: `ONLINE`, `DEGRADED`, `FAULTED`, `OFFLINE`, `UNAVAIL` or `REMOVED`.
+    pub pool_health: String,
+    /// Pool size in bytes.
+    pub pool_size: u64,
+    /// Free space of the pool in bytes.
+    pub pool_free: u64,
+    /// Number of containers that exist.
+    pub containers: u32,
+    /// Number of deleted containers whose snapshots are kept.
+    pub deleted_containers: u32,
+    /// Number of snapshots of all containers, deleted ones included.
+    pub snapshots: u32,
+    /// Earliest expiry of a snapshot that expiry will delete, RFC 3339 in UTC.
+    pub next_expiry_at: Option<String>,
+    /// Container and snapshot name of that snapshot, as `container@snapshot`.
+    pub next_expiry: Option<String>,
+    /// Expired snapshots that expiry tried to delete and could not; `GetExpiryStatus` lists them.
+    pub failed_deletions: u32,
+    /// Creation time of the newest snapshot of each container that exists, RFC 3339 in UTC, by
+    /// container id; containers without a snapshot are left out.
+    pub newest_snapshots: std::collections::HashMap<String, String>,
+    /// Containers that exist and have no snapshot.
+    pub containers_without_snapshots: u32,
+}
+
 /// Job state of a running job.
 pub const JOB_RUNNING: &str = "running";
 /// Job state of a job that finished successfully.

@@ -114,6 +114,17 @@ end
 return results
 ";
 
+/// The state of a pool.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pool {
+    /// `ONLINE`, `DEGRADED`, `FAULTED`, `OFFLINE`, `UNAVAIL` or `REMOVED`.
+    pub health: String,
+    /// Size in bytes (the `size` property).
+    pub size: u64,
+    /// Free space in bytes (the `free` property).
+    pub free: u64,
+}
+
 /// A failed `lzc_snapshot` or `lzc_destroy_snaps` batch.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BatchError {
@@ -276,6 +287,33 @@ impl Zfs {
             };
             (userland, kernel)
         }
+    }
+
+    /// Reads the health (`ONLINE`, `DEGRADED`...), size and free space in bytes of a pool.
+    pub fn pool(&self, name: &str) -> Result<Pool, ZfsError> {
+        let c_name = c_string(name)?;
+        let libzfs = self
+            .libzfs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // SAFETY: the library handle is valid and locked; zpool_open returns NULL on failure
+        // and records the error in the handle.
+        let handle = unsafe { sys::zpool_open(libzfs.0, c_name.as_ptr()) };
+        if handle.is_null() {
+            return Err(libzfs.last_error("zpool_open", name));
+        }
+        use sys::zpool_prop_t::*;
+        // SAFETY: handle is an open pool handle until zpool_close; the state string is static.
+        let pool = unsafe {
+            let health = CStr::from_ptr(sys::zpool_get_state_str(handle))
+                .to_string_lossy()
+                .into_owned();
+            let size = sys::zpool_get_prop_int(handle, ZPOOL_PROP_SIZE, ptr::null_mut());
+            let free = sys::zpool_get_prop_int(handle, ZPOOL_PROP_FREE, ptr::null_mut());
+            sys::zpool_close(handle);
+            Pool { health, size, free }
+        };
+        Ok(pool)
     }
 
     /// Reports whether a dataset or snapshot exists.
@@ -729,13 +767,27 @@ impl Zfs {
 
     /// Reads the filesystems directly below a filesystem, sorted by name.
     pub fn child_filesystems(&self, filesystem: &str) -> Result<Vec<Dataset>, ZfsError> {
+        self.children(filesystem, collect_dataset)
+    }
+
+    /// Reads the filesystems directly below a filesystem, sorted by name, without searching
+    /// the mount table, so their `mountpoint` is always `None`.
+    pub fn child_filesystems_unmounted(&self, filesystem: &str) -> Result<Vec<Dataset>, ZfsError> {
+        self.children(filesystem, collect_dataset_unmounted)
+    }
+
+    fn children(
+        &self,
+        filesystem: &str,
+        collect: unsafe extern "C" fn(*mut sys::zfs_handle_t, *mut c_void) -> c_int,
+    ) -> Result<Vec<Dataset>, ZfsError> {
         let mut found = self.with_dataset(filesystem, FILESYSTEM, |libzfs, handle| {
             let mut found: Vec<Dataset> = Vec::new();
-            // SAFETY: as in snapshots.
+            // SAFETY: as in snapshots; both collectors expect a Vec<Dataset>.
             let status = unsafe {
                 sys::zfs_iter_filesystems(
                     handle,
-                    Some(collect_dataset),
+                    Some(collect),
                     (&mut found as *mut Vec<Dataset>).cast(),
                 )
             };
@@ -836,12 +888,32 @@ unsafe fn program_outcome(output: *mut sys::nvlist_t, key: &str) -> Option<(i64,
 
 /// Iteration callback of zfs_iter_*: reads the dataset into the Vec behind `data` and closes it.
 unsafe extern "C" fn collect_dataset(handle: *mut sys::zfs_handle_t, data: *mut c_void) -> c_int {
+    // SAFETY: the caller's contract is the one of collect_into.
+    unsafe { collect_into(handle, data, Mount::Look) }
+}
+
+/// As `collect_dataset`, without searching the mount table.
+unsafe extern "C" fn collect_dataset_unmounted(
+    handle: *mut sys::zfs_handle_t,
+    data: *mut c_void,
+) -> c_int {
+    // SAFETY: the caller's contract is the one of collect_into.
+    unsafe { collect_into(handle, data, Mount::Skip) }
+}
+
+/// Reads the dataset of an iteration callback into the Vec behind `data` and closes it.
+///
+/// # Safety
+///
+/// `handle` must be an open handle that the callee owns, and `data` must point to a live
+/// `Vec<Dataset>`.
+unsafe fn collect_into(handle: *mut sys::zfs_handle_t, data: *mut c_void, mount: Mount) -> c_int {
     // A panic must not unwind into C, so it is caught and turned into an iteration error.
     let result = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: libzfs passes an open handle and the data pointer given to zfs_iter_*, which
         // points to a live Vec<Dataset>.
         let found = unsafe { &mut *data.cast::<Vec<Dataset>>() };
-        found.push(read_dataset(handle, Mount::Look));
+        found.push(read_dataset(handle, mount));
     }));
     // SAFETY: the callback owns the handle that libzfs passed to it and must close it.
     unsafe { sys::zfs_close(handle) };
