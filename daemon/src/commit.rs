@@ -6,7 +6,7 @@
 //! that fails (a name taken, a filesystem gone) does not fail the others.
 //!
 //! There is no committer thread. The first request that finds no commit running commits
-//! everything queued, its own request included, and wakes the others when it is done; one of
+//! everything queued, its own request included, and wakes the others when it is done. One of
 //! the requests that queued meanwhile then commits the next group.
 
 use std::collections::HashMap;

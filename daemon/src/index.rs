@@ -2,7 +2,7 @@
 //! reads a few datasets from ZFS instead of every snapshot.
 //!
 //! The daemon drops a family from the index after each change it makes to it. Changes made
-//! outside the daemon are noticed before the index answers: every use opens the family's
+//! outside the daemon are noticed before the index returns a family: every use opens the family's
 //! datasets again (one ioctl each) and compares their `snapshots_changed` property, which ZFS
 //! moves when a snapshot of that filesystem is created, destroyed or renamed. The property has
 //! whole seconds, so a dataset whose last change is less than [`SETTLE_SECONDS`] older than the
@@ -115,6 +115,21 @@ impl Index {
         let family = Arc::clone(&entry.family);
         self.store(id, entry, generation);
         Ok(family)
+    }
+
+    /// Marks a family's datasets as changed after the daemon created or destroyed snapshots
+    /// of it, and nothing else: its next use reads the snapshot names again and reads only the
+    /// snapshots that are new, and the neighbours of those that are gone.
+    pub fn snapshots_changed(&self, id: &str) {
+        let mut state = self.lock();
+        state.generation += 1;
+        let generation = state.generation;
+        if let Some(entry) = state.families.get_mut(id) {
+            for stamp in &mut entry.stamps {
+                stamp.settled = false;
+            }
+        }
+        state.dropped_at.insert(id.to_string(), generation);
     }
 
     /// Drops a family after the daemon changed its snapshots or properties.
@@ -261,7 +276,7 @@ fn revalidate(zfs: &Zfs, layout: &Layout, id: &str, entry: &Entry) -> Result<Opt
             ..dataset
         };
         if snapshots_moved {
-            *slot = family::member(zfs, dataset, id)?;
+            refresh_member(zfs, slot, dataset)?;
         } else {
             refresh_newest(zfs, slot, dataset)?;
         }
@@ -273,6 +288,56 @@ fn revalidate(zfs: &Zfs, layout: &Layout, id: &str, entry: &Entry) -> Result<Opt
         stamps,
         loaded: entry.loaded,
     }))
+}
+
+/// Reads a member's snapshot names and then only what may have changed: the new snapshots, the
+/// neighbours of the snapshots that are gone (whose `used` grows by what they shared with
+/// them), and the newest.
+fn refresh_member(zfs: &Zfs, member: &mut Member, dataset: Dataset) -> Result<(), Error> {
+    let names = zfs.snapshot_names(&dataset.name).map_err(|error| {
+        bus_error(
+            &format!("cannot list snapshots of {}", dataset.name),
+            &error,
+        )
+    })?;
+    let current: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
+    let old = std::mem::take(&mut member.snapshots);
+    let mut stale: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for (position, snapshot) in old.iter().enumerate() {
+        if !current.contains(snapshot.name.as_str()) {
+            for neighbour in [position.wrapping_sub(1), position + 1] {
+                if let Some(next) = old.get(neighbour) {
+                    stale.insert(next.name.clone());
+                }
+            }
+        }
+    }
+    if let Some(newest) = old.last() {
+        stale.insert(newest.name.clone());
+    }
+    let mut kept: HashMap<String, Dataset> = old
+        .into_iter()
+        .filter(|snapshot| current.contains(snapshot.name.as_str()))
+        .map(|snapshot| (snapshot.name.clone(), snapshot))
+        .collect();
+
+    let mut snapshots = Vec::with_capacity(names.len());
+    for name in &names {
+        match kept.remove(name) {
+            Some(snapshot) if !stale.contains(name) => snapshots.push(snapshot),
+            _ => match zfs.dataset(name) {
+                Ok(read) => snapshots.push(read),
+                Err(error) if error.kind == ErrorKind::NotFound => {}
+                Err(error) => {
+                    return Err(bus_error(&format!("cannot read snapshot {name}"), &error))
+                }
+            },
+        }
+    }
+    snapshots.sort_by_key(|snapshot| snapshot.createtxg);
+    member.dataset = dataset;
+    member.snapshots = snapshots;
+    Ok(())
 }
 
 /// Reads the newest snapshot of a member again, whose `used` may have grown.

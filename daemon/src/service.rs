@@ -98,6 +98,8 @@ struct Job {
 enum Access {
     Read,
     Change(Vec<String>),
+    /// Creates snapshots of these containers and changes nothing else of them.
+    Snapshot(Vec<String>),
 }
 
 impl Service {
@@ -328,7 +330,7 @@ impl Service {
     {
         let gate = self.enter().await?;
         let _locks = match &access {
-            Access::Change(ids) => self.lock_containers(ids).await,
+            Access::Change(ids) | Access::Snapshot(ids) => self.lock_containers(ids).await,
             Access::Read => Vec::new(),
         };
 
@@ -336,10 +338,12 @@ impl Service {
         let inner = Arc::clone(&self.inner);
         let result = tokio::task::spawn_blocking(move || {
             let result = work(&inner);
-            if let Access::Change(ids) = &access {
-                for id in ids {
-                    inner.index.changed(id);
+            match &access {
+                Access::Change(ids) => ids.iter().for_each(|id| inner.index.changed(id)),
+                Access::Snapshot(ids) => {
+                    ids.iter().for_each(|id| inner.index.snapshots_changed(id))
                 }
+                Access::Read => {}
             }
             result
         })
@@ -651,7 +655,7 @@ impl Service {
                     .collect();
                 let result = expiry::delete_due(&inner.zfs, still_due);
                 for snapshot in &result.0 {
-                    inner.index.changed(&snapshot.container);
+                    inner.index.snapshots_changed(&snapshot.container);
                 }
                 crate::family::collect_garbage(&inner.zfs, &inner.layout, &Default::default());
                 result
@@ -1273,7 +1277,7 @@ impl Service {
         let label = containers.join(",");
         let ids = containers.clone();
         let created = self
-            .run(method, &label, Access::Change(ids), move |inner| {
+            .run(method, &label, Access::Snapshot(ids), move |inner| {
                 let request = CreateRequest {
                     containers: &containers,
                     alias: &alias,

@@ -10,7 +10,7 @@ use std::future::Future;
 
 use zbus::fdo::DBusProxy;
 use zbus::message::{Flags, Header};
-use zbus::names::BusName;
+use zbus::names::{BusName, UniqueName};
 use zbus::object_server::SignalEmitter;
 use zbus::zvariant::OwnedValue;
 use zbus::{interface, Connection};
@@ -168,37 +168,69 @@ pub trait Backend: Send + Sync + 'static {
 /// The manager object served at `/icu/hoody/Snapd1`.
 pub struct Manager<B> {
     backend: B,
+    /// Unix uid of each caller by unique bus name. The bus never gives a unique name to a
+    /// second connection, so an entry stays true for as long as the bus runs.
+    callers: std::sync::Mutex<HashMap<String, u32>>,
 }
+
+/// Callers remembered at most; the map is emptied when it is full.
+const MAX_CALLERS: usize = 4096;
 
 impl<B: Backend> Manager<B> {
     pub fn new(backend: B) -> Self {
-        Manager { backend }
+        Manager {
+            backend,
+            callers: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Identifies the caller of a method call, asking the bus for its uid the first time.
+    async fn resolve_caller(
+        &self,
+        header: &Header<'_>,
+        connection: &Connection,
+    ) -> Result<Caller, Error> {
+        let sender = header
+            .sender()
+            .ok_or_else(|| Error::AccessDenied("the method call has no sender".into()))?;
+        let known = self
+            .callers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(sender.as_str())
+            .copied();
+        let uid = match known {
+            Some(uid) => uid,
+            None => {
+                let uid = ask_uid(connection, sender).await?;
+                let mut callers = self.callers.lock().unwrap_or_else(|p| p.into_inner());
+                if callers.len() >= MAX_CALLERS {
+                    callers.clear();
+                }
+                callers.insert(sender.to_string(), uid);
+                uid
+            }
+        };
+        Ok(Caller {
+            uid,
+            bus_name: sender.to_string(),
+            interactive: header
+                .primary()
+                .flags()
+                .contains(Flags::AllowInteractiveAuth),
+        })
     }
 }
 
 /// Resolves the sender of a method call to its unix user through the bus daemon.
 ///
 /// The uid comes from the bus, never from an argument, so a caller cannot claim another user.
-async fn resolve_caller(header: &Header<'_>, connection: &Connection) -> Result<Caller, Error> {
-    let sender = header
-        .sender()
-        .ok_or_else(|| Error::AccessDenied("the method call has no sender".into()))?;
+/// Asks the bus for the unix uid of the connection with a unique name.
+async fn ask_uid(connection: &Connection, sender: &UniqueName<'_>) -> Result<u32, Error> {
     let bus = DBusProxy::new(connection).await?;
-    let uid = bus
-        .get_connection_unix_user(BusName::Unique(sender.to_owned()))
+    bus.get_connection_unix_user(BusName::Unique(sender.to_owned()))
         .await
-        .map_err(|error| {
-            Error::AccessDenied(format!("cannot identify caller {sender}: {error}"))
-        })?;
-
-    Ok(Caller {
-        uid,
-        bus_name: sender.to_string(),
-        interactive: header
-            .primary()
-            .flags()
-            .contains(Flags::AllowInteractiveAuth),
-    })
+        .map_err(|error| Error::AccessDenied(format!("cannot identify caller {sender}: {error}")))
 }
 
 /// Emits a signal and logs a failure, because a lost signal must not fail the call that
@@ -228,7 +260,7 @@ impl<B: Backend> Manager<B> {
         container: &str,
         project: &str,
     ) -> Result<ContainerInfo, Error> {
-        let caller = resolve_caller(&header, connection).await?;
+        let caller = self.resolve_caller(&header, connection).await?;
         let created = self
             .backend
             .create_container(&caller, container, project)
@@ -246,7 +278,7 @@ impl<B: Backend> Manager<B> {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &Connection,
     ) -> Result<Vec<ContainerInfo>, Error> {
-        let caller = resolve_caller(&header, connection).await?;
+        let caller = self.resolve_caller(&header, connection).await?;
         self.backend.list_containers(&caller).await
     }
 
@@ -259,7 +291,7 @@ impl<B: Backend> Manager<B> {
         #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
         container: &str,
     ) -> Result<(), Error> {
-        let caller = resolve_caller(&header, connection).await?;
+        let caller = self.resolve_caller(&header, connection).await?;
         self.backend.delete_container(&caller, container).await?;
         log_emit_failure(
             "ContainerDeleted",
@@ -278,7 +310,7 @@ impl<B: Backend> Manager<B> {
         container: &str,
         uid: u32,
     ) -> Result<ContainerInfo, Error> {
-        let caller = resolve_caller(&header, connection).await?;
+        let caller = self.resolve_caller(&header, connection).await?;
         let changed = self.backend.set_owner(&caller, container, uid).await?;
         log_emit_failure(
             "ContainerOwnerChanged",
@@ -298,7 +330,7 @@ impl<B: Backend> Manager<B> {
         alias: &str,
         expiry_days: u32,
     ) -> Result<SnapshotInfo, Error> {
-        let caller = resolve_caller(&header, connection).await?;
+        let caller = self.resolve_caller(&header, connection).await?;
         let created = self
             .backend
             .create_snapshot(&caller, container, alias, expiry_days)
@@ -323,7 +355,7 @@ impl<B: Backend> Manager<B> {
         alias: &str,
         expiry_days: u32,
     ) -> Result<Vec<SnapshotInfo>, Error> {
-        let caller = resolve_caller(&header, connection).await?;
+        let caller = self.resolve_caller(&header, connection).await?;
         let created = self
             .backend
             .create_snapshot_group(&caller, &containers, alias, expiry_days)
@@ -354,7 +386,7 @@ impl<B: Backend> Manager<B> {
         project: &str,
         options: HashMap<String, OwnedValue>,
     ) -> Result<u32, Error> {
-        let caller = resolve_caller(&header, connection).await?;
+        let caller = self.resolve_caller(&header, connection).await?;
         self.backend
             .copy_container(&caller, source, snapshot, container, project, &options)
             .await
@@ -367,7 +399,7 @@ impl<B: Backend> Manager<B> {
         #[zbus(connection)] connection: &Connection,
         job: u32,
     ) -> Result<JobInfo, Error> {
-        let caller = resolve_caller(&header, connection).await?;
+        let caller = self.resolve_caller(&header, connection).await?;
         self.backend.get_job(&caller, job).await
     }
 
@@ -379,7 +411,7 @@ impl<B: Backend> Manager<B> {
         #[zbus(connection)] connection: &Connection,
         container: &str,
     ) -> Result<Vec<SnapshotInfo>, Error> {
-        let caller = resolve_caller(&header, connection).await?;
+        let caller = self.resolve_caller(&header, connection).await?;
         self.backend.list_snapshots(&caller, container).await
     }
 
@@ -391,7 +423,7 @@ impl<B: Backend> Manager<B> {
         container: &str,
         snapshot: &str,
     ) -> Result<SnapshotInfo, Error> {
-        let caller = resolve_caller(&header, connection).await?;
+        let caller = self.resolve_caller(&header, connection).await?;
         self.backend
             .get_snapshot(&caller, container, snapshot)
             .await
@@ -410,7 +442,7 @@ impl<B: Backend> Manager<B> {
         snapshot: &str,
         options: HashMap<String, OwnedValue>,
     ) -> Result<SnapshotInfo, Error> {
-        let caller = resolve_caller(&header, connection).await?;
+        let caller = self.resolve_caller(&header, connection).await?;
         let restored = self
             .backend
             .restore_snapshot(&caller, container, snapshot, &options)
@@ -431,7 +463,7 @@ impl<B: Backend> Manager<B> {
         container: &str,
         snapshot: &str,
     ) -> Result<SnapshotInfo, Error> {
-        let caller = resolve_caller(&header, connection).await?;
+        let caller = self.resolve_caller(&header, connection).await?;
         let deleted = self
             .backend
             .delete_snapshot(&caller, container, snapshot)
@@ -454,7 +486,7 @@ impl<B: Backend> Manager<B> {
         snapshot: &str,
         alias: &str,
     ) -> Result<SnapshotInfo, Error> {
-        let caller = resolve_caller(&header, connection).await?;
+        let caller = self.resolve_caller(&header, connection).await?;
         let changed = self
             .backend
             .set_alias(&caller, container, snapshot, alias)
@@ -477,7 +509,7 @@ impl<B: Backend> Manager<B> {
         snapshot: &str,
         days: u32,
     ) -> Result<SnapshotInfo, Error> {
-        let caller = resolve_caller(&header, connection).await?;
+        let caller = self.resolve_caller(&header, connection).await?;
         self.backend
             .set_expiry(&caller, container, snapshot, days)
             .await
@@ -492,7 +524,7 @@ impl<B: Backend> Manager<B> {
         container: &str,
         snapshot: &str,
     ) -> Result<SnapshotInfo, Error> {
-        let caller = resolve_caller(&header, connection).await?;
+        let caller = self.resolve_caller(&header, connection).await?;
         self.backend
             .set_pinned(&caller, container, snapshot, true)
             .await
@@ -506,7 +538,7 @@ impl<B: Backend> Manager<B> {
         container: &str,
         snapshot: &str,
     ) -> Result<SnapshotInfo, Error> {
-        let caller = resolve_caller(&header, connection).await?;
+        let caller = self.resolve_caller(&header, connection).await?;
         self.backend
             .set_pinned(&caller, container, snapshot, false)
             .await
@@ -520,7 +552,7 @@ impl<B: Backend> Manager<B> {
         #[zbus(connection)] connection: &Connection,
         container: &str,
     ) -> Result<Vec<ExpiryPreview>, Error> {
-        let caller = resolve_caller(&header, connection).await?;
+        let caller = self.resolve_caller(&header, connection).await?;
         self.backend.preview_expiry(&caller, container).await
     }
 
@@ -531,7 +563,7 @@ impl<B: Backend> Manager<B> {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &Connection,
     ) -> Result<Vec<ExpiryProblem>, Error> {
-        let caller = resolve_caller(&header, connection).await?;
+        let caller = self.resolve_caller(&header, connection).await?;
         self.backend.get_expiry_status(&caller).await
     }
 
@@ -543,7 +575,7 @@ impl<B: Backend> Manager<B> {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &Connection,
     ) -> Result<(), Error> {
-        let caller = resolve_caller(&header, connection).await?;
+        let caller = self.resolve_caller(&header, connection).await?;
         self.backend.reload(&caller).await
     }
 
@@ -554,7 +586,7 @@ impl<B: Backend> Manager<B> {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &Connection,
     ) -> Result<StatusInfo, Error> {
-        let caller = resolve_caller(&header, connection).await?;
+        let caller = self.resolve_caller(&header, connection).await?;
         self.backend.get_status(&caller).await
     }
 

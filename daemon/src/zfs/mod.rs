@@ -765,6 +765,27 @@ impl Zfs {
         Ok(found)
     }
 
+    /// Lists the names of a filesystem's snapshots, without reading their properties.
+    pub fn snapshot_names(&self, filesystem: &str) -> Result<Vec<String>, ZfsError> {
+        self.with_dataset(filesystem, FILESYSTEM, |libzfs, handle| {
+            let mut names: Vec<String> = Vec::new();
+            // SAFETY: handle is open, and collect_name receives &mut names, which outlives the
+            // call. With simple true, libzfs reads only each snapshot's name and object stats.
+            let status = unsafe {
+                sys::zfs_iter_snapshots(
+                    handle,
+                    sys::boolean_t_B_TRUE,
+                    Some(collect_name),
+                    (&mut names as *mut Vec<String>).cast(),
+                    0,
+                    0,
+                )
+            };
+            libzfs.check("zfs_iter_snapshots", filesystem, status)?;
+            Ok(names)
+        })
+    }
+
     /// Reads the filesystems directly below a filesystem, sorted by name.
     pub fn child_filesystems(&self, filesystem: &str) -> Result<Vec<Dataset>, ZfsError> {
         self.children(filesystem, collect_dataset)
@@ -846,6 +867,25 @@ impl LibzfsHandle {
         } else {
             Err(self.last_error(operation, target))
         }
+    }
+}
+
+/// Iteration callback that appends the dataset's name to the Vec<String> behind `data`.
+unsafe extern "C" fn collect_name(handle: *mut sys::zfs_handle_t, data: *mut c_void) -> c_int {
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: libzfs passes an open handle and the data pointer given to zfs_iter_*, which
+        // points to a live Vec<String>.
+        let names = unsafe { &mut *data.cast::<Vec<String>>() };
+        // SAFETY: the name belongs to the open handle and is copied.
+        let name = unsafe { CStr::from_ptr(sys::zfs_get_name(handle)) };
+        names.push(name.to_string_lossy().into_owned());
+    }));
+    // SAFETY: the callback owns the handle that libzfs passed to it and must close it.
+    unsafe { sys::zfs_close(handle) };
+    if result.is_ok() {
+        0
+    } else {
+        -1
     }
 }
 
