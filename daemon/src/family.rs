@@ -12,7 +12,6 @@ use std::collections::HashSet;
 use hoody_snapd_contract::Error;
 
 use crate::containers::bus_error;
-use crate::index::Index;
 use crate::names::Layout;
 use crate::properties::{CONTAINER_ID, ROLE, ROLE_DELETED, ROLE_LIVE, ROLE_TIMELINE};
 use crate::zfs::{Dataset, ErrorKind, Zfs};
@@ -197,27 +196,39 @@ pub fn not_found(id: &str) -> Error {
 /// then cannot be destroyed, and pins snapshots marked for deferred destruction. Promoting
 /// moves those snapshots to the live filesystem (they stay in the family), so the timeline can
 /// empty and go. A failure is logged: the family stays correct, only less compact.
-pub fn consolidate(zfs: &Zfs, layout: &Layout, index: &Index, id: &str) {
-    let Ok(family) = index.family(zfs, layout, id) else {
+pub fn consolidate(zfs: &Zfs, layout: &Layout, id: &str) {
+    // Two reads, the live filesystem and its origin, so that the cost does not grow with the
+    // family's snapshots.
+    let Ok(live_name) = layout.container(id) else {
         return;
     };
-    let Some(live) = &family.live else {
+    let Ok(live) = zfs.dataset_unmounted(&live_name) else {
         return;
     };
-    let Some(origin) = &live.dataset.origin else {
+    if !is_live(&live, id) {
+        return;
+    }
+    let Some(origin) = &live.origin else {
         return;
     };
     let origin_dataset = origin
         .split_once('@')
         .map_or(origin.as_str(), |(dataset, _)| dataset);
-    if !family
-        .others
-        .iter()
-        .any(|member| member.dataset.name == origin_dataset)
-    {
+    let in_family = origin_dataset
+        .strip_prefix(layout.internal.as_str())
+        .is_some_and(|rest| rest.starts_with('/'))
+        && zfs.dataset_unmounted(origin_dataset).is_ok_and(|dataset| {
+            let props = &dataset.user_properties;
+            props.get(CONTAINER_ID).map(String::as_str) == Some(id)
+                && matches!(
+                    props.get(ROLE).map(String::as_str),
+                    Some(ROLE_TIMELINE | ROLE_DELETED)
+                )
+        });
+    if !in_family {
         return;
     }
-    match zfs.promote(&live.dataset.name) {
+    match zfs.promote(&live.name) {
         Ok(()) => tracing::debug!(container = id, origin = %origin, "promoted the live filesystem"),
         Err(error) => tracing::warn!(container = id, %error, "cannot promote the live filesystem"),
     }

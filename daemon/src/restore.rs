@@ -149,7 +149,7 @@ fn restore_with_hooks_done(
     }
 
     index.reshaped(id);
-    family::consolidate(zfs, layout, index, id);
+    family::consolidate(zfs, layout, id);
     index.changed(id);
     let restored_name = format!("{}@{}", live.dataset.name, short_name(&target.name));
     let restored = zfs.dataset(&restored_name).map_err(|error| {

@@ -220,7 +220,7 @@ pub fn delete(
             "snapshot has clones; marked for deferred destruction");
     }
     index.changed(container_id);
-    family::consolidate(zfs, layout, index, container_id);
+    family::consolidate(zfs, layout, container_id);
     index.changed(container_id);
     family::collect_garbage(zfs, layout, &HashSet::new());
     Ok(deleted)
