@@ -125,20 +125,22 @@ fn status_field(pid: &str, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Sums the voluntary and involuntary context switches of every thread of a process.
-fn context_switches(pid: &str) -> u64 {
+/// Reads the voluntary and involuntary context switches of each thread of a process, by
+/// thread id.
+fn context_switches(pid: &str) -> HashMap<String, u64> {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return 0;
+        return HashMap::new();
     };
     tasks
         .flatten()
         .map(|task| {
             let tid = task.file_name().to_string_lossy().into_owned();
             let path = format!("{pid}/task/{tid}");
-            status_field(&path, "voluntary_ctxt_switches:")
-                + status_field(&path, "nonvoluntary_ctxt_switches:")
+            let switches = status_field(&path, "voluntary_ctxt_switches:")
+                + status_field(&path, "nonvoluntary_ctxt_switches:");
+            (tid, switches)
         })
-        .sum()
+        .collect()
 }
 
 impl Bench {
@@ -511,14 +513,22 @@ impl Bench {
         let before = context_switches(&pid);
         tokio::time::sleep(Duration::from_secs(seconds)).await;
         let after = context_switches(&pid);
+        // Threads that started or ended in the window count whole: idle threads of tokio's
+        // blocking pool end after 10 s.
+        let switches: u64 = after
+            .iter()
+            .map(|(tid, count)| count - before.get(tid).copied().unwrap_or(0).min(*count))
+            .sum();
+        let ended = before.keys().filter(|tid| !after.contains_key(*tid)).count();
         let rss = status_field(&pid, "VmRSS:");
         let peak = status_field(&pid, "VmHWM:");
         self.record(Figure {
             name: "daemon idle",
             target: "no wake-ups beyond its timers; resident memory with 10,000 snapshots indexed reported",
             ours: format!(
-                "{} context switches in {seconds} s; resident {} MiB (peak {} MiB)",
-                after - before,
+                "{switches} context switches in {seconds} s ({} threads at the end, {ended} \
+                 ended); resident {} MiB (peak {} MiB)",
+                after.len(),
                 rss / 1024,
                 peak / 1024
             ),
