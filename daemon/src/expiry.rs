@@ -80,7 +80,10 @@ pub struct Seen {
 /// Reads every snapshot of every container family, through the index: live containers and,
 /// below the internal root, timelines and deleted containers. Snapshots marked for deferred
 /// destruction are already deleted from the user's view and are skipped.
-pub fn scan(zfs: &Zfs, layout: &Layout, index: &Index) -> Vec<Seen> {
+///
+/// The index does not notice a hold released by hand, so a snapshot that it shows as held and
+/// expired at `now` is read again from ZFS.
+pub fn scan(zfs: &Zfs, layout: &Layout, index: &Index, now: DateTime<Utc>) -> Vec<Seen> {
     let ids = match index.ids(zfs, layout) {
         Ok(ids) => ids,
         Err(error) => {
@@ -98,10 +101,22 @@ pub fn scan(zfs: &Zfs, layout: &Layout, index: &Index) -> Vec<Seen> {
                 continue;
             }
         };
-        seen.extend(family.snapshots().into_iter().map(|snapshot| Seen {
-            container: id.clone(),
-            snapshot: snapshot.clone(),
-        }));
+        for snapshot in family.snapshots() {
+            let snapshot = match verdict(snapshot, now) {
+                Verdict::Held(at) if at <= now => match zfs.dataset(&snapshot.name) {
+                    Ok(fresh) => fresh,
+                    Err(error) => {
+                        tracing::warn!(snapshot = %snapshot.name, %error, "expiry cannot read held snapshot");
+                        continue;
+                    }
+                },
+                _ => snapshot.clone(),
+            };
+            seen.push(Seen {
+                container: id.clone(),
+                snapshot,
+            });
+        }
     }
     seen
 }

@@ -565,7 +565,7 @@ impl Service {
         let now = self.now();
         let inner = Arc::clone(&self.inner);
         let seen = tokio::task::spawn_blocking(move || {
-            expiry::scan(&inner.zfs, &inner.layout, &inner.index)
+            expiry::scan(&inner.zfs, &inner.layout, &inner.index, now)
         })
         .await
         .unwrap_or_default();
@@ -1156,7 +1156,7 @@ impl Backend for Service {
         let preview = self
             .run("PreviewExpiry", container, Access::Read, move |inner| {
                 let seen: Vec<Seen> = if id.is_empty() {
-                    expiry::scan(&inner.zfs, &inner.layout, &inner.index)
+                    expiry::scan(&inner.zfs, &inner.layout, &inner.index, now)
                 } else {
                     let family = inner.index.family(&inner.zfs, &inner.layout, &id)?;
                     family

@@ -215,7 +215,7 @@ impl Bench {
         self.single_create(&fleet_datasets).await;
         self.concurrent_creates(&fleet, &fleet_datasets).await;
         self.fill(&fleet_datasets, &restore_ids).await;
-        self.expiry(&fleet, &fleet_datasets).await;
+        self.expiry(&fleet_datasets).await;
         // Listings answer from the index only for datasets whose last change is a few seconds
         // old, so the pool rests first.
         tokio::time::sleep(Duration::from_secs(3)).await;
@@ -363,7 +363,7 @@ impl Bench {
     }
 
     /// 500 expired snapshots deleted by the daemon's sweep against 500 serial `zfs destroy`.
-    async fn expiry(&mut self, fleet: &[String], fleet_datasets: &[String]) {
+    async fn expiry(&mut self, fleet_datasets: &[String]) {
         let expires = Utc::now() + chrono::Duration::seconds(40);
         let expires_text = expires.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
         let extra = [
@@ -374,9 +374,9 @@ impl Bench {
             snapshot_round(fleet_datasets, &format!("expiring-{round}"), &extra);
             snapshot_round(fleet_datasets, &format!("plain-{round}"), &[]);
         }
-        // A create with an expiry wakes the sweep, which then reads the snapshots made by hand
-        // and sleeps until they expire.
-        self.create_snapshot(&fleet[0], "wake-expiry", 30).await;
+        // A reload wakes the sweep, which then reads the snapshots made by hand and sleeps
+        // until they expire.
+        self.proxy.reload().await.expect("cannot reload the daemon");
 
         let log = PathBuf::from(std::env::var("HOODY_DAEMON_LOG").expect("HOODY_DAEMON_LOG"));
         let deadline = Instant::now() + Duration::from_secs(600);
@@ -519,7 +519,10 @@ impl Bench {
             .iter()
             .map(|(tid, count)| count - before.get(tid).copied().unwrap_or(0).min(*count))
             .sum();
-        let ended = before.keys().filter(|tid| !after.contains_key(*tid)).count();
+        let ended = before
+            .keys()
+            .filter(|tid| !after.contains_key(*tid))
+            .count();
         let rss = status_field(&pid, "VmRSS:");
         let peak = status_field(&pid, "VmHWM:");
         self.record(Figure {
