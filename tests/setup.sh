@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs everything the build and the ZFS test VM need on a Debian 12 host:
 # the ZFS user-space libraries and headers, a Debian kernel with zfs-dkms,
-# qemu, virtme-ng, dbus, polkit and libclang for bindgen, and what
-# packaging/build-deb.sh needs: cargo-deb, dpkg-dev and lintian. The host
-# kernel cannot load modules, so ZFS runs in a qemu guest. Safe to run again:
-# it skips what is already there.
+# qemu, virtme-ng, dbus, polkit and libclang for bindgen. The host kernel
+# cannot load modules, so ZFS runs in a qemu guest. Safe to run again: it
+# skips what is already there. packaging/build-deb.sh installs what only the
+# package build needs.
 set -euo pipefail
 
 log() { printf 'setup: %s\n' "$*" >&2; }
@@ -45,7 +45,7 @@ fi
 backports=(linux-image-amd64 linux-headers-amd64 zfs-dkms zfsutils-linux
     libzfslinux-dev qemu-system-x86 systemd-container)
 plain=(dbus dbus-daemon polkitd pkexec libclang-dev clang pkg-config
-    busybox-static dpkg-dev lintian)
+    busybox-static)
 
 # Prints the packages among its arguments that are not installed.
 missing_packages() {
@@ -75,15 +75,6 @@ fi
 if ! command -v vng >/dev/null 2>&1; then
     log "installing virtme-ng from PyPI"
     pip install --quiet 'virtme-ng==1.42'
-fi
-
-# cargo-deb builds the Debian package (packaging/build-deb.sh). The version is
-# pinned, because its maintainer script snippets and asset rules shape the
-# package.
-cargo_deb_version=3.8.0
-if [ "$(cargo deb --version 2>/dev/null)" != "cargo-deb $cargo_deb_version" ]; then
-    log "installing cargo-deb $cargo_deb_version from crates.io"
-    cargo install --locked cargo-deb --version "$cargo_deb_version"
 fi
 
 kernel=$("$(dirname "$0")/vm-kernel.sh" 2>/dev/null || true)
