@@ -14,6 +14,11 @@ repo=$(pwd)
 ansible=/opt/hoody-ansible
 results=$repo/target/systemd-results
 
+if [ ! -x "$ansible/bin/ansible-playbook" ]; then
+    echo "systemd test: $ansible/bin/ansible-playbook is missing; run tests/setup.sh" >&2
+    exit 1
+fi
+
 package=${1:-}
 if [ -z "$package" ]; then
     package=$(ls target/debian/hoody-snapd_*.deb 2>/dev/null | sort -V | tail -n 1 || true)
@@ -51,12 +56,14 @@ HOODY_VM_TIMEOUT=${HOODY_VM_TIMEOUT:-900} bash tests/vm.sh "$results" \
     tests/guest/systemd-boot.sh "$repo" "$package" "$ansible" 2>&1 | cat || true
 vm_seconds=$((SECONDS - started))
 
+guest_passed=0 guest_failed=0 finished=0
 if [ -f "$results/systemd-summary" ]; then
-    read -r guest_passed guest_failed <"$results/systemd-summary"
-    passed=$((passed + guest_passed))
-    failed=$((failed + guest_failed))
-else
-    echo "FAIL vm: the guest script did not finish; see the output above"
+    read -r guest_passed guest_failed finished <"$results/systemd-summary"
+fi
+passed=$((passed + guest_passed))
+failed=$((failed + guest_failed))
+if [ "$finished" != 1 ]; then
+    echo "FAIL vm: the guest script did not finish (VM timeout ${HOODY_VM_TIMEOUT:-900} s, or an error above)"
     failed=$((failed + 1))
 fi
 
