@@ -4,7 +4,8 @@
 //! Levels: `info` for lifecycle events and every change to the pool, `warn` for a failure the
 //! daemon survives (a ZFS call that failed, a denied call), `error` for failures that stop the
 //! daemon, `debug` for reads and internals. Span and event fields (container, snapshot,
-//! operation, duration_ms) become journal fields.
+//! operation, duration_ms) become journal fields of the same name in upper case (CONTAINER,
+//! SNAPSHOT, OPERATION, DURATION_MS).
 
 use std::io::IsTerminal;
 
@@ -29,7 +30,15 @@ pub fn init(config: &LogConfig) {
 
     let journal = if use_journal {
         match tracing_journald::layer() {
-            Ok(layer) => Some(layer.with_syslog_identifier("hoody-snapd".into())),
+            // Without a prefix, a field such as `container` becomes CONTAINER, not F_CONTAINER,
+            // so `journalctl CONTAINER=web-1` works. A field named like a standard journal field
+            // (systemd.journal-fields(7): `message`, `priority`, `code_file`...) would add a
+            // second value to that field, so the daemon's fields avoid those names.
+            Ok(layer) => Some(
+                layer
+                    .with_field_prefix(None)
+                    .with_syslog_identifier("hoody-snapd".into()),
+            ),
             Err(error) => {
                 eprintln!("hoody-snapd: cannot connect to the journal, logging to stderr: {error}");
                 None

@@ -761,7 +761,7 @@ fn log_outcome<T>(operation: &str, container: &str, started: Instant, result: &R
             tracing::warn!(operation, container, duration_ms, error = %message, "operation failed")
         }
         Err(error) => tracing::info!(operation, container, duration_ms, error = error.short_name(),
-            message = %error.message(), "operation rejected"),
+            reason = %error.message(), "operation rejected"),
     }
 }
 
