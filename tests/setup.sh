@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
 # Installs everything the build and the ZFS test VM need on a Debian 12 host:
 # the ZFS user-space libraries and headers, a Debian kernel with zfs-dkms,
-# qemu, virtme-ng, dbus, polkit, libclang for bindgen, and ansible-core with
-# ansible-lint for the Ansible role. The host kernel
+# qemu, virtme-ng, dbus, polkit and libclang for bindgen. The host kernel
 # cannot load modules, so ZFS runs in a qemu guest. Safe to run again: it
-# skips what is already there. packaging/build-deb.sh installs what only the
-# package build needs.
+# skips what is already there. packaging/build-deb.sh and tests/systemd-test.sh
+# install what only they need.
 set -euo pipefail
 
 log() { printf 'setup: %s\n' "$*" >&2; }
@@ -45,10 +44,8 @@ fi
 # well, so that it matches the systemd that the kernel packages pull in.
 backports=(linux-image-amd64 linux-headers-amd64 zfs-dkms zfsutils-linux
     libzfslinux-dev qemu-system-x86 systemd-container)
-# python3-apt lets Ansible's apt module install a .deb; python3-venv makes the
-# environment that ansible-core is installed in.
 plain=(dbus dbus-daemon polkitd pkexec libclang-dev clang pkg-config
-    busybox-static python3-apt python3-venv)
+    busybox-static)
 
 # Prints the packages among its arguments that are not installed.
 missing_packages() {
@@ -79,21 +76,6 @@ if ! command -v vng >/dev/null 2>&1; then
     log "installing virtme-ng from PyPI"
     pip install --quiet 'virtme-ng==1.42'
 fi
-
-# ansible-core and ansible-lint, pinned, in an environment of their own so that
-# their dependencies stay apart from virtme-ng's. tests/systemd-test.sh runs
-# them from there, and the guest reads the same folder through the shared root.
-ansible_dir=/opt/hoody-ansible
-ansible_requirements=(ansible-core==2.19.14 ansible-lint==26.10.1)
-installed_requirements=$("$ansible_dir/bin/pip" freeze 2>/dev/null || true)
-for requirement in "${ansible_requirements[@]}"; do
-    if ! grep -qixF "$requirement" <<<"$installed_requirements"; then
-        log "installing ${ansible_requirements[*]} in $ansible_dir"
-        python3 -m venv "$ansible_dir"
-        "$ansible_dir/bin/pip" install --quiet "${ansible_requirements[@]}"
-        break
-    fi
-done
 
 kernel=$("$(dirname "$0")/vm-kernel.sh" 2>/dev/null || true)
 if [ -z "$kernel" ]; then

@@ -10,14 +10,34 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
-# tests/setup.sh installs ansible-core and ansible-lint here.
-ansible=/opt/hoody-ansible
 results=$repo/target/systemd-results
+log() { printf 'systemd test: %s\n' "$*" >&2; }
 
-if [ ! -x "$ansible/bin/ansible-playbook" ]; then
-    echo "systemd test: $ansible/bin/ansible-playbook is missing; run tests/setup.sh" >&2
-    exit 1
+# python3-apt lets Ansible's apt module install a .deb; python3-venv makes the environment
+# that ansible-core is installed in.
+missing=()
+for needed in python3-apt python3-venv; do
+    dpkg-query -W -f='${Status}' "$needed" 2>/dev/null | grep -q 'ok installed' || missing+=("$needed")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    log "installing ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
 fi
+
+# ansible-core and ansible-lint, pinned, in an environment of their own so that their
+# dependencies stay apart from virtme-ng's. The guest reads the same folder through the
+# shared root.
+ansible=/opt/hoody-ansible
+ansible_requirements=(ansible-core==2.19.14 ansible-lint==26.10.1)
+installed_requirements=$("$ansible/bin/pip" freeze 2>/dev/null || true)
+for requirement in "${ansible_requirements[@]}"; do
+    if ! grep -qixF "$requirement" <<<"$installed_requirements"; then
+        log "installing ${ansible_requirements[*]} in $ansible"
+        python3 -m venv "$ansible"
+        "$ansible/bin/pip" install --quiet "${ansible_requirements[@]}"
+        break
+    fi
+done
 
 package=${1:-}
 if [ -z "$package" ]; then
