@@ -118,8 +118,8 @@ impl Index {
     }
 
     /// Marks a family's datasets as changed after the daemon created or destroyed snapshots
-    /// of it, and nothing else: its next use reads the snapshot names again and reads only the
-    /// snapshots that are new, and the neighbours of those that are gone.
+    /// of it and changed nothing else. Its next use lists the snapshot names again and reads
+    /// only the new snapshots and the neighbours of those that are gone.
     pub fn snapshots_changed(&self, id: &str) {
         let mut state = self.lock();
         state.generation += 1;
@@ -206,17 +206,7 @@ impl Index {
     fn load(&self, zfs: &Zfs, layout: &Layout, id: &str) -> Result<Entry, Error> {
         let internal = self.internal(zfs, layout)?;
         let names = internal.get(id).map(Vec::as_slice).unwrap_or_default();
-        let read_at = now_seconds();
-        let family = Family::load_known(zfs, layout, id, names)?;
-        let stamps = family
-            .members()
-            .map(|member| Stamp::of(&member.dataset, read_at))
-            .collect();
-        Ok(Entry {
-            family: Arc::new(family),
-            stamps,
-            loaded: Instant::now(),
-        })
+        load_entry(zfs, layout, id, names)
     }
 }
 
@@ -361,6 +351,7 @@ fn refresh_newest(zfs: &Zfs, member: &mut Member, dataset: Dataset) -> Result<()
     Ok(())
 }
 
+/// Reads a cached family whole again, with the internal datasets it had.
 fn reload(zfs: &Zfs, layout: &Layout, id: &str, entry: &Entry) -> Result<Entry, Error> {
     let names: Vec<String> = entry
         .family
@@ -368,8 +359,14 @@ fn reload(zfs: &Zfs, layout: &Layout, id: &str, entry: &Entry) -> Result<Entry, 
         .iter()
         .map(|member| member.dataset.name.clone())
         .collect();
+    load_entry(zfs, layout, id, &names)
+}
+
+/// Reads a family whole, with its datasets below the internal root among `internal`, and
+/// stamps each member with the time of the read.
+fn load_entry(zfs: &Zfs, layout: &Layout, id: &str, internal: &[String]) -> Result<Entry, Error> {
     let read_at = now_seconds();
-    let family = Family::load_known(zfs, layout, id, &names)?;
+    let family = Family::load_known(zfs, layout, id, internal)?;
     let stamps = family
         .members()
         .map(|member| Stamp::of(&member.dataset, read_at))

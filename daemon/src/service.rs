@@ -543,7 +543,7 @@ impl Service {
     }
 
     /// Wakes the expiry task early when a snapshot now expires at `at` (RFC 3339), before the
-    /// task's planned wake; a later expiry is seen at that wake anyway.
+    /// task's planned wake. A later expiry is seen at that wake anyway.
     fn wake_expiry_for(&self, at: Option<&str>) {
         let Some(at) = at.and_then(properties::parse_time) else {
             return;

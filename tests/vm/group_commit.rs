@@ -95,7 +95,7 @@ fn concurrent_creates_share_transaction_groups() {
     for id in &ids {
         create_container(id);
     }
-    // One container already has the alias that its request asks for, so that request fails
+    // One container already has the alias of its request, so that request fails
     // while the others in its group succeed.
     let clash = &ids[COUNT - 1];
     create_snapshot(clash, "take-11", 0);

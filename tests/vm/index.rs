@@ -16,7 +16,7 @@ fn listed(id: &str) -> Vec<String> {
 }
 
 /// Waits until changes are older than the whole seconds of `snapshots_changed`, so that the
-/// next listing is answered from the index without reading the snapshots again.
+/// next listing comes from the index without reading the snapshots again.
 fn settle() {
     std::thread::sleep(Duration::from_secs(3));
 }

@@ -132,7 +132,7 @@ pub struct StatusInfo {
     pub zfs_userland: String,
     /// Version of the loaded OpenZFS kernel module.
     pub zfs_kernel: String,
-    /// Pool that holds the containers.
+    /// Pool of the container root.
     pub pool: String,
     /// Pool health: `ONLINE`, `DEGRADED`, `FAULTED`, `OFFLINE`, `UNAVAIL` or `REMOVED`.
     pub pool_health: String,

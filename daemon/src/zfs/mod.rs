@@ -889,7 +889,8 @@ unsafe extern "C" fn collect_name(handle: *mut sys::zfs_handle_t, data: *mut c_v
     }
 }
 
-/// What `stop_at_first` returns to stop a walk; libzfs passes it through as the walk's result.
+/// Return value of `stop_at_first` that stops a walk. libzfs passes it through as the walk's
+/// result.
 const FOUND: c_int = 1;
 
 /// Iteration callback that closes the first dataset and stops the walk.

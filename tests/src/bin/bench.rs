@@ -3,7 +3,7 @@
 //! `tests/bench.sh` runs it inside the test VM with a release build of the daemon. It prints
 //! each figure with its ratio and writes RESULTS/benchmark.md (the table of the benchmark page)
 //! and RESULTS/benchmark.json. Times are wall-clock milliseconds. Calls through D-Bus go over one
-//! connection that stays open, as an agent or a deploy tool holds it. The client process adds
+//! connection that stays open, as an agent or a deploy tool keeps it. The client process adds
 //! its own start-up, which the page shows separately for listings.
 
 use std::collections::{HashMap, HashSet};
@@ -216,7 +216,7 @@ impl Bench {
         self.concurrent_creates(&fleet, &fleet_datasets).await;
         self.fill(&fleet_datasets, &restore_ids).await;
         self.expiry(&fleet_datasets).await;
-        // Listings answer from the index only for datasets whose last change is a few seconds
+        // Listings come from the index only for datasets whose last change is a few seconds
         // old, so the pool rests first.
         tokio::time::sleep(Duration::from_secs(3)).await;
         self.listing(
