@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole test suite. It installs what is missing (tests/setup.sh), checks formatting and
-# lints, runs the unit tests on the host and checks the systemd unit. Then it boots the ZFS test
-# VM and runs the integration tests there, against a real pool, bus and daemon.
+# lints, runs the unit tests on the host and checks the systemd unit. It builds the Debian
+# package (with lintian) and tests it under systemd in the ZFS test VM, with the Ansible role
+# (tests/systemd-test.sh). Then it boots the VM again and runs the integration tests there,
+# against a real pool, bus and daemon.
 #
 # Exits non-zero when any test fails or when the VM tests cannot run.
 set -euo pipefail
@@ -22,6 +24,19 @@ cargo test --workspace --exclude hoody-snapd-tests --locked
 
 step "systemd unit"
 bash tests/verify-units.sh
+
+step "Debian package"
+package_status=0
+bash packaging/build-deb.sh || package_status=$?
+systemd_status=0
+if [ "$package_status" -eq 0 ]; then
+    step "the package under systemd in the ZFS VM"
+    deb=$(ls target/debian/hoody-snapd_*.deb | sort -V | tail -n 1)
+    bash tests/systemd-test.sh "$deb" 2>&1 | cat || systemd_status=$?
+else
+    echo "run: the Debian package did not build, so the systemd test did not run" >&2
+    systemd_status=1
+fi
 
 step "building the integration tests"
 # The daemon under test has the test-only fault points (see daemon/src/fault.rs).
@@ -61,8 +76,14 @@ fi
 read -r passed failed broken <"$results/summary"
 echo
 echo "daemon log: $results/daemon.log"
+if [ "$systemd_status" -ne 0 ]; then
+    echo "run: the package build or the systemd test failed; see target/systemd-results" >&2
+fi
 echo "vm: $passed passed, $failed failed"
 if [ "$failed" -ne 0 ] || [ "$broken" -ne 0 ] || [ "$passed" -eq 0 ]; then
     echo "run: integration tests failed ($failed failed, $broken test binaries or checks broken)" >&2
+    exit 1
+fi
+if [ "$systemd_status" -ne 0 ]; then
     exit 1
 fi
