@@ -25,6 +25,10 @@ source "$REPO/tests/guest/common.sh"
 MACHINE=hoody-systemd
 CT_BASE=/tmp/hoody-ct
 CT_ROOT=$CT_BASE/root
+# The container's copy of the package and of the repository's files (see copy_inputs).
+CT_INPUTS=/var/lib/hoody-test
+CT_PACKAGE=""
+CT_REPO=""
 # Containers mount below this folder of the container's root. The pool's root filesystem is not
 # mounted, so nothing is mounted in the guest's own namespace.
 POOL_MOUNTPOINT=/srv
@@ -207,6 +211,28 @@ TARGET
     # man-db's auto-update flag would rebuild the manual page index after each install.
     rm -f "$CT_ROOT/usr/sbin/policy-rc.d" "$CT_ROOT/var/lib/man-db/auto-update"
     find "$CT_ROOT/var/lib/apt/lists" -mindepth 1 -delete
+
+    copy_inputs
+}
+
+# Copies the package and the repository's files that the checks use into the container's upper
+# layer, below $CT_INPUTS. systemd-nspawn mounts a tmpfs on the container's /tmp, so a package or
+# checkout below the host's /tmp, where CI clones the repository, would not be seen there.
+copy_inputs() {
+    local inputs=$CT_ROOT$CT_INPUTS
+    mkdir -p "$inputs/repo/packaging" "$inputs/repo/tests"
+    cp -r "$REPO/config" "$REPO/systemd" "$inputs/repo/"
+    cp -r "$REPO/packaging/ansible" "$inputs/repo/packaging/"
+    cp -r "$REPO/tests/ansible" "$inputs/repo/tests/"
+    if [[ "$PACKAGE" == *.deb ]]; then
+        cp "$PACKAGE" "$inputs/"
+        CT_PACKAGE=$CT_INPUTS/$(basename "$PACKAGE")
+    else
+        mkdir -p "$inputs/bin"
+        cp "$PACKAGE/hoody-snapd" "$PACKAGE/hoody-snap" "$inputs/bin/"
+        CT_PACKAGE=$CT_INPUTS/bin
+    fi
+    CT_REPO=$CT_INPUTS/repo
 }
 
 # Boots systemd in the container and waits until it reports "running".
@@ -263,16 +289,16 @@ install_product() {
     fi
     in_ct install -m 755 "$source/hoody-snapd" /usr/sbin/hoody-snapd
     in_ct install -m 755 "$source/hoody-snap" /usr/bin/hoody-snap
-    in_ct install -D -m 644 "$REPO/config/config.toml" /etc/hoody-snapd/config.toml
-    in_ct install -D -m 644 "$REPO/config/dbus/icu.hoody.Snapd1.conf" \
+    in_ct install -D -m 644 "$CT_REPO/config/config.toml" /etc/hoody-snapd/config.toml
+    in_ct install -D -m 644 "$CT_REPO/config/dbus/icu.hoody.Snapd1.conf" \
         /usr/share/dbus-1/system.d/icu.hoody.Snapd1.conf
-    in_ct install -D -m 644 "$REPO/config/dbus/icu.hoody.Snapd1.Manager.xml" \
+    in_ct install -D -m 644 "$CT_REPO/config/dbus/icu.hoody.Snapd1.Manager.xml" \
         /usr/share/dbus-1/interfaces/icu.hoody.Snapd1.Manager.xml
-    in_ct install -D -m 644 "$REPO/config/polkit/icu.hoody.snapd1.policy" \
+    in_ct install -D -m 644 "$CT_REPO/config/polkit/icu.hoody.snapd1.policy" \
         /usr/share/polkit-1/actions/icu.hoody.snapd1.policy
-    in_ct install -D -m 644 "$REPO/systemd/icu.hoody.Snapd1.service" \
+    in_ct install -D -m 644 "$CT_REPO/systemd/icu.hoody.Snapd1.service" \
         /usr/share/dbus-1/system-services/icu.hoody.Snapd1.service
-    in_ct install -D -m 644 "$REPO/systemd/hoody-snapd.service" \
+    in_ct install -D -m 644 "$CT_REPO/systemd/hoody-snapd.service" \
         /lib/systemd/system/hoody-snapd.service
     in_ct systemctl daemon-reload
     # The bus is socket-activated, so dbus.service may not run yet. A running bus reloads here.
@@ -280,8 +306,8 @@ install_product() {
 }
 
 check_install() {
-    install_product "$PACKAGE"
-    if [[ "$PACKAGE" == *.deb ]]; then
+    install_product "$CT_PACKAGE"
+    if [[ "$CT_PACKAGE" == *.deb ]]; then
         # The package enables and starts the unit itself.
         expect_eq "$(in_ct systemctl is-active hoody-snapd)" active "state after dpkg -i"
     fi
@@ -510,13 +536,13 @@ check_restart_bad_config() {
 # the state of the test's snapshot schedule.
 run_playbook() {
     local log=$1 schedule_state=$2 deb=""
-    [[ "$PACKAGE" == *.deb ]] && deb=$PACKAGE
-    in_ct ANSIBLE_ROLES_PATH="$REPO/packaging/ansible/roles" ANSIBLE_NOCOLOR=1 \
+    [[ "$CT_PACKAGE" == *.deb ]] && deb=$CT_PACKAGE
+    in_ct ANSIBLE_ROLES_PATH="$CT_REPO/packaging/ansible/roles" ANSIBLE_NOCOLOR=1 \
         ANSIBLE_LOCALHOST_WARNING=0 ANSIBLE_PIPELINING=1 \
         "$ANSIBLE_DIR/bin/ansible-playbook" -i localhost, \
         -e ansible_python_interpreter=/usr/bin/python3 -e "hoody_test_deb=$deb" \
         -e "hoody_test_schedule_state=$schedule_state" \
-        "$REPO/tests/ansible/converge.yml" >"$log" 2>&1
+        "$CT_REPO/tests/ansible/converge.yml" >"$log" 2>&1
     local status=$?
     cat "$log" >&2
     [ "$status" -eq 0 ] || return 1
