@@ -420,17 +420,35 @@ check_reload_good() {
     expect_eq "$(in_ct systemctl is-active hoody-snapd)" active "state after the reload"
 }
 
+# Writes a file that is not valid and reloads it twice: with `systemctl reload`, which must fail
+# because ExecReload waits for the daemon's result, and with a SIGHUP to the daemon's PID.
+# Both times the daemon keeps running with the settings of the last good file.
 check_reload_bad() {
-    local before
+    local before reasons main_pid
     before=$(count_messages "configuration not reloaded")
+    reasons=$(count_messages "snapshots.max_expiry_days is 0")
     write_daemon_config 0
-    in_ct systemctl reload hoody-snapd
+    if in_ct systemctl reload hoody-snapd; then
+        echo "systemctl reload succeeded with a file that is not valid" >&2
+        return 1
+    fi
     wait_for_message "configuration not reloaded" "$before"
+    # The client that ExecReload runs logs the daemon's reason in the unit's journal.
+    wait_for_message "snapshots.max_expiry_days is 0" "$reasons"
     expect_eq "$(in_ct systemctl is-active hoody-snapd)" active "state after a rejected reload"
     # The settings in force are still those of the last good file.
     expect_eq "$(create_with_expiry 7)" icu.hoody.Snapd1.Error.InvalidArgument \
         "expiry of 7 days after a rejected reload"
     expect_eq "$(create_with_expiry 5)" ok "expiry of 5 days after a rejected reload"
+
+    before=$(count_messages "configuration not reloaded")
+    main_pid=$(in_ct systemctl show -p MainPID --value hoody-snapd)
+    in_ct kill -HUP "$main_pid"
+    wait_for_message "configuration not reloaded" "$before"
+    expect_eq "$(in_ct systemctl show -p MainPID --value hoody-snapd)" "$main_pid" \
+        "main PID after a rejected SIGHUP"
+    expect_eq "$(create_with_expiry 7)" icu.hoody.Snapd1.Error.InvalidArgument \
+        "expiry of 7 days after a rejected SIGHUP"
 
     before=$(count_messages "configuration reloaded")
     write_daemon_config 3650
