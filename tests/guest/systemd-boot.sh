@@ -608,6 +608,51 @@ check_ansible_remove_schedule() {
     in_ct zfs list -H -t snapshot -o icu.hoody:alias -r "$CONTAINER_ROOT/db-1" | grep -q '^hourly-'
 }
 
+# --- upgrading ----------------------------------------------------------------------------------
+
+# Installs the package again with a higher version over the running daemon, as an upgrade does.
+# The copy differs from the installed package only in its version, so the check is about the
+# maintainer scripts and dpkg: the daemon restarts on the new files, the changed configuration
+# stays without a question, and every snapshot keeps its alias.
+check_upgrade() {
+    if [[ "$CT_PACKAGE" != *.deb ]]; then
+        echo "no .deb to upgrade from: $PACKAGE" >&2
+        return 1
+    fi
+    local unpacked=$CT_BASE/upgrade old_version new_version new_package main_pid new_pid
+    old_version=$(in_ct dpkg-query -W -f='${Version}' hoody-snapd)
+    new_version=$old_version+upgrade1
+    rm -rf "$unpacked"
+    dpkg-deb -R "$CT_ROOT$CT_PACKAGE" "$unpacked"
+    sed -i "s/^Version: .*/Version: $new_version/" "$unpacked/DEBIAN/control"
+    new_package=$CT_INPUTS/hoody-snapd_${new_version}_amd64.deb
+    # Uncompressed, because dpkg-deb compresses with xz by default, which is slow under emulation.
+    dpkg-deb -Znone -b "$unpacked" "$CT_ROOT$new_package" >&2
+
+    cp "$CT_ROOT$CONFIG_PATH" "$CT_BASE/config-before-upgrade"
+    in_ct zfs list -H -t snapshot -o name,icu.hoody:alias -r "$CONTAINER_ROOT" | sort \
+        >"$LOGS/snapshots-before-upgrade"
+    main_pid=$(in_ct systemctl show -p MainPID --value hoody-snapd)
+
+    in_ct dpkg -i "$new_package"
+    expect_eq "$(in_ct dpkg-query -W -f='${Version}' hoody-snapd)" "$new_version" \
+        "installed version"
+    expect_eq "$(in_ct systemctl is-active hoody-snapd)" active "state after the upgrade"
+    new_pid=$(in_ct systemctl show -p MainPID --value hoody-snapd)
+    echo "main PID $main_pid before the upgrade, $new_pid after" >&2
+    if [ "$new_pid" = "$main_pid" ]; then
+        echo "the daemon was not restarted by the upgrade" >&2
+        return 1
+    fi
+    cmp "$CT_BASE/config-before-upgrade" "$CT_ROOT$CONFIG_PATH"
+    in_ct test ! -e "$CONFIG_PATH.dpkg-dist"
+    in_ct test ! -e "$CONFIG_PATH.dpkg-old"
+    in_ct zfs list -H -t snapshot -o name,icu.hoody:alias -r "$CONTAINER_ROOT" | sort \
+        >"$LOGS/snapshots-after-upgrade"
+    diff "$LOGS/snapshots-before-upgrade" "$LOGS/snapshots-after-upgrade"
+    in_ct hoody-snap status
+}
+
 # --- the run -------------------------------------------------------------------------------------
 
 phase_started=$SECONDS
@@ -652,6 +697,7 @@ run_check ansible-converge check_ansible_converge
 run_check ansible-idempotent check_ansible_idempotent
 run_check ansible-effects check_ansible_effects
 run_check ansible-remove-schedule check_ansible_remove_schedule
+run_check upgrade check_upgrade
 
 in_ct journalctl -q -u hoody-snapd -o short-precise >"$results/systemd-daemon.log" 2>&1
 in_ct journalctl -q -b -o short-precise >"$results/systemd-journal.log" 2>&1
