@@ -579,6 +579,8 @@ impl Service {
         let mut problems = BTreeMap::new();
         let mut next: Option<DateTime<Utc>> = None;
         let mut due: Vec<(Seen, DateTime<Utc>)> = Vec::new();
+        let retry_at =
+            now + chrono::Duration::seconds(i64::from(self.inner.config().expiry.retry_seconds));
         for item in seen {
             let key = (
                 item.container.clone(),
@@ -596,6 +598,8 @@ impl Service {
                 },
                 Verdict::NotYetDue(at) => next = earliest(next, at),
                 Verdict::Held(at) if at <= now => {
+                    // A hold released with `zfs release` wakes nothing, so the sweep looks again.
+                    next = earliest(next, retry_at);
                     if previous.is_none() {
                         tracing::warn!(container = %key.0, snapshot = %key.1, expires_at = %properties::format_time(at),
                             "expired snapshot is held; keeping it until the hold is released");
@@ -664,8 +668,6 @@ impl Service {
             .unwrap_or_default();
             drop(locks);
 
-            let retry_at = now
-                + chrono::Duration::seconds(i64::from(self.inner.config().expiry.retry_seconds));
             for failure in skipped {
                 let key = (failure.container.clone(), failure.name.clone());
                 let previous = old.get(&key);

@@ -19,16 +19,17 @@ struct ClockDaemon {
 
 impl ClockDaemon {
     fn start(time_zone: Option<&str>) -> ClockDaemon {
+        ClockDaemon::start_with_expiry(time_zone, "max_sleep_seconds = 1\nretry_seconds = 2\n")
+    }
+
+    /// Starts a daemon with a test clock and `expiry` as the lines of its `[expiry]` table.
+    fn start_with_expiry(time_zone: Option<&str>, expiry: &str) -> ClockDaemon {
         std::fs::create_dir_all(WORK_DIR).unwrap();
         let clock_file = format!("{WORK_DIR}/clock");
         write_clock(&clock_file, 0);
         let config = format!("{WORK_DIR}/config.toml");
         let base = std::fs::read_to_string(std::env::var("HOODY_CONFIG").unwrap()).unwrap();
-        std::fs::write(
-            &config,
-            format!("{base}\n[expiry]\nmax_sleep_seconds = 1\nretry_seconds = 2\n"),
-        )
-        .unwrap();
+        std::fs::write(&config, format!("{base}\n[expiry]\n{expiry}")).unwrap();
 
         stop_daemon();
         let mut environment = vec![("HOODY_SNAPD_CLOCK_FILE", clock_file.as_str())];
@@ -253,6 +254,37 @@ fn held_snapshot_skipped_then_deleted() {
 
     zfs(&["release", "test-hold", &made[1]]);
     gone_within(&made[1], 15);
+}
+
+#[test]
+fn hold_released_by_hand_is_seen() {
+    // The sweep would sleep an hour, so only the retry after the held snapshot can delete it.
+    let daemon =
+        ClockDaemon::start_with_expiry(None, "max_sleep_seconds = 3600\nretry_seconds = 2\n");
+    let id = unique_id("release");
+    let dataset = create_container(&id);
+    let snapshot = create_snapshot(&id, "held", 1);
+    let name = format!("{dataset}@{}", snapshot["name"].as_str().unwrap());
+    zfs(&["hold", "test-hold", &name]);
+
+    daemon.set(time(&snapshot["expires_at"]) + chrono::Duration::hours(1));
+    // A reload wakes the expiry task, which then sees the clock moved.
+    client_ok(&["reload"]);
+    wait_until(
+        "the held snapshot is reported",
+        Duration::from_secs(15),
+        || {
+            client_ok(&["snapshots", "expiry-status"])["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["container"] == id.as_str() && p["reason"] == "held")
+        },
+    );
+    assert!(zfs_exists(&name));
+
+    zfs(&["release", "test-hold", &name]);
+    gone_within(&name, 15);
 }
 
 #[test]
