@@ -161,7 +161,7 @@ pub enum SnapshotCommand {
         /// Restore even while processes use the container's files.
         #[arg(long)]
         force: bool,
-        /// First snapshot the current state, with the alias before-restore.
+        /// First snapshot the current state as before-restore (or before-restore-2...).
         #[arg(long)]
         save_before: bool,
     },
