@@ -159,6 +159,7 @@ impl Service {
         })?;
         let current = self.inner.config();
         if fresh.zfs != current.zfs {
+            // The Ansible role's reload handler restarts the service on "needs a restart".
             return Err(Error::InvalidArgument(format!(
                 "{}: the [zfs] table changed, which needs a restart (systemctl restart \
                  hoody-snapd); the settings in force are kept",

@@ -551,15 +551,16 @@ check_restart_bad_config() {
 # --- the Ansible role ---------------------------------------------------------------------------
 
 # Runs the test playbook in the container and prints the "changed" count of its recap. $2 is
-# the state of the test's snapshot schedule.
+# the state of the test's snapshot schedule, and $3 the value of zfs.create_root (true when
+# not given).
 run_playbook() {
-    local log=$1 schedule_state=$2 deb=""
+    local log=$1 schedule_state=$2 create_root=${3:-true} deb=""
     [[ "$CT_PACKAGE" == *.deb ]] && deb=$CT_PACKAGE
     in_ct ANSIBLE_ROLES_PATH="$CT_REPO/packaging/ansible/roles" ANSIBLE_NOCOLOR=1 \
         ANSIBLE_LOCALHOST_WARNING=0 ANSIBLE_PIPELINING=1 \
         "$ANSIBLE_DIR/bin/ansible-playbook" -i localhost, \
         -e ansible_python_interpreter=/usr/bin/python3 -e "hoody_test_deb=$deb" \
-        -e "hoody_test_schedule_state=$schedule_state" \
+        -e "hoody_test_schedule_state=$schedule_state" -e "hoody_test_create_root=$create_root" \
         "$CT_REPO/tests/ansible/converge.yml" >"$log" 2>&1
     local status=$?
     cat "$log" >&2
@@ -595,11 +596,21 @@ check_ansible_effects() {
     grep -qE '^hourly-[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z	[0-9]' <<<"$listing"
 }
 
+# Removes the schedule and changes zfs.create_root in the same run. A reload rejects a change of
+# the [zfs] table, so the role's handler must restart the daemon.
 check_ansible_remove_schedule() {
-    local changed
-    changed=$(run_playbook "$LOGS/ansible-remove.log" absent)
+    local changed main_pid new_pid
+    main_pid=$(in_ct systemctl show -p MainPID --value hoody-snapd)
+    changed=$(run_playbook "$LOGS/ansible-remove.log" absent false)
     echo "removing run: changed=$changed" >&2
     [ "$changed" -gt 0 ]
+    grep -Fx "create_root = false" "$CT_ROOT$CONFIG_PATH"
+    grep -F "RUNNING HANDLER [hoody_snapd : Restart hoody-snapd for a changed [zfs] table]" \
+        "$LOGS/ansible-remove.log"
+    expect_eq "$(in_ct systemctl is-active hoody-snapd)" active "state after the restart"
+    new_pid=$(in_ct systemctl show -p MainPID --value hoody-snapd)
+    echo "main PID $main_pid before the run, $new_pid after" >&2
+    [ "$new_pid" != "$main_pid" ]
     expect_eq "$(in_ct systemctl is-active hoody-snapshot-db-1-hourly.timer || true)" inactive \
         "state of the removed schedule's timer"
     in_ct test ! -e /etc/systemd/system/hoody-snapshot-db-1-hourly.timer
