@@ -86,6 +86,28 @@ struct Problem {
     retry_at: Option<DateTime<Utc>>,
 }
 
+impl Problem {
+    /// Builds the problem of an expired snapshot that a hold keeps, and logs it when `previous`
+    /// (the problem of the last sweep) is `None`. `key` is the container and the snapshot name.
+    fn held(
+        key: &(String, String),
+        expires: DateTime<Utc>,
+        previous: Option<&Problem>,
+        now: DateTime<Utc>,
+    ) -> Problem {
+        if previous.is_none() {
+            tracing::warn!(container = %key.0, snapshot = %key.1, expires_at = %properties::format_time(expires),
+                "expired snapshot is held; keeping it until the hold is released");
+        }
+        Problem {
+            reason: "held".into(),
+            since: previous.map_or(now, |p| p.since),
+            attempts: 0,
+            retry_at: None,
+        }
+    }
+}
+
 /// A background job and its progress.
 struct Job {
     /// Unix uid of the caller who started the job; only they and readers of all may see it.
@@ -601,19 +623,8 @@ impl Service {
                 Verdict::Held(at) if at <= now => {
                     // A hold released with `zfs release` wakes nothing, so the sweep looks again.
                     next = earliest(next, retry_at);
-                    if previous.is_none() {
-                        tracing::warn!(container = %key.0, snapshot = %key.1, expires_at = %properties::format_time(at),
-                            "expired snapshot is held; keeping it until the hold is released");
-                    }
-                    problems.insert(
-                        key,
-                        Problem {
-                            reason: "held".into(),
-                            since,
-                            attempts: 0,
-                            retry_at: None,
-                        },
-                    );
+                    let problem = Problem::held(&key, at, previous, now);
+                    problems.insert(key, problem);
                 }
                 Verdict::InvalidExpiry(value) => {
                     if previous.is_none() {
@@ -639,35 +650,47 @@ impl Service {
             let ids: Vec<String> = due.iter().map(|(item, _)| item.container.clone()).collect();
             let locks = self.lock_containers(&ids).await;
             let inner = Arc::clone(&self.inner);
-            let (deleted, skipped) = tokio::task::spawn_blocking(move || {
+            let (deleted, skipped, held) = tokio::task::spawn_blocking(move || {
                 // Another call may have changed a snapshot since the scan, so each is read again
-                // under the lock and deleted only if it is still due.
-                let still_due: Vec<(Seen, DateTime<Utc>)> = due
-                    .into_iter()
-                    .filter_map(|(item, _)| {
-                        let fresh = inner.zfs.dataset(&item.snapshot.name).ok()?;
-                        match expiry::verdict(&fresh, now) {
-                            Verdict::Due(at) => Some((
-                                Seen {
-                                    container: item.container,
-                                    snapshot: fresh,
-                                },
-                                at,
-                            )),
-                            _ => None,
+                // under the lock and deleted only if it is still due. One held by hand since the
+                // index last read it is reported as held.
+                let mut still_due: Vec<(Seen, DateTime<Utc>)> = Vec::new();
+                let mut held = Vec::new();
+                for (item, _) in due {
+                    let Ok(fresh) = inner.zfs.dataset(&item.snapshot.name) else {
+                        continue;
+                    };
+                    match expiry::verdict(&fresh, now) {
+                        Verdict::Due(at) => still_due.push((
+                            Seen {
+                                container: item.container,
+                                snapshot: fresh,
+                            },
+                            at,
+                        )),
+                        Verdict::Held(at) if at <= now => {
+                            let name = snapshots::short_name(&fresh.name).to_string();
+                            held.push(((item.container, name), at));
                         }
-                    })
-                    .collect();
-                let result = expiry::delete_due(&inner.zfs, still_due);
-                for snapshot in &result.0 {
+                        _ => {}
+                    }
+                }
+                let (deleted, skipped) = expiry::delete_due(&inner.zfs, still_due);
+                for snapshot in &deleted {
                     inner.index.snapshots_changed(&snapshot.container);
                 }
                 crate::family::collect_garbage(&inner.zfs, &inner.layout, &Default::default());
-                result
+                (deleted, skipped, held)
             })
             .await
             .unwrap_or_default();
             drop(locks);
+
+            for (key, at) in held {
+                next = earliest(next, retry_at);
+                let problem = Problem::held(&key, at, old.get(&key), now);
+                problems.insert(key, problem);
+            }
 
             for failure in skipped {
                 let key = (failure.container.clone(), failure.name.clone());

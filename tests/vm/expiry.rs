@@ -241,16 +241,20 @@ fn held_snapshot_skipped_then_deleted() {
     gone_within(&made[0], 15);
     gone_within(&made[2], 15);
     assert!(zfs_exists(&made[1]));
-    let status = client_ok(&["snapshots", "expiry-status"]);
+    // The sweep stores its report after its deletions, so the report may come a moment later.
     let middle = made[1].split_once('@').unwrap().1;
-    assert!(
-        status["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|p| p["name"] == middle && p["reason"] == "held"),
-        "{status}"
+    wait_until(
+        "the held snapshot is reported",
+        Duration::from_secs(10),
+        || {
+            client_ok(&["snapshots", "expiry-status"])["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["name"] == middle && p["reason"] == "held")
+        },
     );
+    assert!(zfs_exists(&made[1]));
 
     zfs(&["release", "test-hold", &made[1]]);
     gone_within(&made[1], 15);
