@@ -605,11 +605,7 @@ impl Zfs {
             error,
             failed: Vec::new(),
         })?;
-        let defer = if defer {
-            sys::boolean_t_B_TRUE
-        } else {
-            sys::boolean_t_B_FALSE
-        };
+        let defer = boolean(defer);
         let mut errors = NvList(ptr::null_mut());
         // SAFETY: names is a valid nvlist; the errors list is allocated by the call and freed by
         // NvList.
@@ -743,46 +739,50 @@ impl Zfs {
 
     /// Reads every snapshot of a filesystem, oldest first (by `createtxg`).
     pub fn snapshots(&self, filesystem: &str) -> Result<Vec<Dataset>, ZfsError> {
-        let mut found = self.with_dataset(filesystem, FILESYSTEM, |libzfs, handle| {
-            let mut found: Vec<Dataset> = Vec::new();
-            // SAFETY: handle is open, and collect_dataset receives &mut found, which outlives the
-            // call, as its data pointer. With simple false, libzfs loads each snapshot's
-            // properties, and the range 0, 0 means all transaction groups.
-            let status = unsafe {
-                sys::zfs_iter_snapshots(
-                    handle,
-                    sys::boolean_t_B_FALSE,
-                    Some(collect_dataset),
-                    (&mut found as *mut Vec<Dataset>).cast(),
-                    0,
-                    0,
-                )
-            };
-            libzfs.check("zfs_iter_snapshots", filesystem, status)?;
-            Ok(found)
-        })?;
+        // SAFETY: collect_dataset pushes into a Vec<Dataset>. With simple false, libzfs loads
+        // each snapshot's properties.
+        let mut found: Vec<Dataset> =
+            unsafe { self.iterate_snapshots(filesystem, false, Some(collect_dataset)) }?;
         found.sort_by_key(|snapshot| snapshot.createtxg);
         Ok(found)
     }
 
     /// Lists the names of a filesystem's snapshots, without reading their properties.
     pub fn snapshot_names(&self, filesystem: &str) -> Result<Vec<String>, ZfsError> {
+        // SAFETY: collect_name pushes into a Vec<String>. With simple true, libzfs reads only
+        // each snapshot's name and object stats.
+        unsafe { self.iterate_snapshots(filesystem, true, Some(collect_name)) }
+    }
+
+    /// Runs `zfs_iter_snapshots` on a filesystem, in all transaction groups, and returns what
+    /// `collect` gathered.
+    ///
+    /// # Safety
+    ///
+    /// `collect` must treat its data pointer as a `*mut Vec<T>` and close each handle.
+    unsafe fn iterate_snapshots<T>(
+        &self,
+        filesystem: &str,
+        simple: bool,
+        collect: sys::zfs_iter_f,
+    ) -> Result<Vec<T>, ZfsError> {
         self.with_dataset(filesystem, FILESYSTEM, |libzfs, handle| {
-            let mut names: Vec<String> = Vec::new();
-            // SAFETY: handle is open, and collect_name receives &mut names, which outlives the
-            // call. With simple true, libzfs reads only each snapshot's name and object stats.
+            let mut found: Vec<T> = Vec::new();
+            // SAFETY: handle is open, and collect receives &mut found, which outlives the call,
+            // as the Vec<T> that the caller's contract requires. The range 0, 0 means all
+            // transaction groups.
             let status = unsafe {
                 sys::zfs_iter_snapshots(
                     handle,
-                    sys::boolean_t_B_TRUE,
-                    Some(collect_name),
-                    (&mut names as *mut Vec<String>).cast(),
+                    boolean(simple),
+                    collect,
+                    (&mut found as *mut Vec<T>).cast(),
                     0,
                     0,
                 )
             };
             libzfs.check("zfs_iter_snapshots", filesystem, status)?;
-            Ok(names)
+            Ok(found)
         })
     }
 
@@ -867,6 +867,15 @@ impl LibzfsHandle {
         } else {
             Err(self.last_error(operation, target))
         }
+    }
+}
+
+/// Converts a Rust bool to libzfs's boolean_t.
+fn boolean(value: bool) -> sys::boolean_t {
+    if value {
+        sys::boolean_t_B_TRUE
+    } else {
+        sys::boolean_t_B_FALSE
     }
 }
 
