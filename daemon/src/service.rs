@@ -621,7 +621,7 @@ impl Service {
                 },
                 Verdict::NotYetDue(at) => next = earliest(next, at),
                 Verdict::Held(at) if at <= now => {
-                    // A hold released with `zfs release` wakes nothing, so the sweep looks again.
+                    // A hold released with `zfs release` wakes nothing, so the sweep reads it again then.
                     next = earliest(next, retry_at);
                     let problem = Problem::held(&key, at, previous, now);
                     problems.insert(key, problem);

@@ -622,12 +622,12 @@ check_ansible_remove_schedule() {
 # --- upgrading ----------------------------------------------------------------------------------
 
 # Installs the package again with a higher version over the running daemon, as an upgrade does.
-# The copy differs from the installed package only in its version, so the check is about the
-# maintainer scripts and dpkg: the daemon restarts on the new files, the changed configuration
-# stays without a question, and every snapshot keeps its alias.
+# The copy differs from the installed package only in its version, so the check covers the
+# maintainer scripts and dpkg. The daemon must restart on the new files, the changed
+# configuration must stay without a prompt, and every snapshot must keep its alias.
 check_upgrade() {
     if [[ "$CT_PACKAGE" != *.deb ]]; then
-        echo "no .deb to upgrade from: $PACKAGE" >&2
+        echo "the upgrade check needs a .deb, got $PACKAGE; pass one to tests/systemd-test.sh" >&2
         return 1
     fi
     local unpacked=$CT_BASE/upgrade old_version new_version new_package main_pid new_pid

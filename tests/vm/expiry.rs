@@ -78,6 +78,22 @@ fn time(value: &serde_json::Value) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
+/// Waits up to `seconds` until `expiry-status` reports the snapshot `name` of `container` as
+/// held.
+fn wait_until_reported_held(container: &str, name: &str, seconds: u64) {
+    wait_until(
+        &format!("{container}@{name} is reported as held"),
+        Duration::from_secs(seconds),
+        || {
+            client_ok(&["snapshots", "expiry-status"])["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["container"] == container && p["name"] == name && p["reason"] == "held")
+        },
+    );
+}
+
 fn gone_within(full: &str, seconds: u64) {
     wait_until(
         &format!("{full} is deleted"),
@@ -243,17 +259,7 @@ fn held_snapshot_skipped_then_deleted() {
     assert!(zfs_exists(&made[1]));
     // The sweep stores its report after its deletions, so the report may come a moment later.
     let middle = made[1].split_once('@').unwrap().1;
-    wait_until(
-        "the held snapshot is reported",
-        Duration::from_secs(10),
-        || {
-            client_ok(&["snapshots", "expiry-status"])["data"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|p| p["name"] == middle && p["reason"] == "held")
-        },
-    );
+    wait_until_reported_held(&id, middle, 10);
     assert!(zfs_exists(&made[1]));
 
     zfs(&["release", "test-hold", &made[1]]);
@@ -261,30 +267,22 @@ fn held_snapshot_skipped_then_deleted() {
 }
 
 #[test]
-fn hold_released_by_hand_is_seen() {
-    // The sweep would sleep an hour, so only the retry after the held snapshot can delete it.
+fn hold_released_by_hand_deleted_after_retry() {
+    // The sweep would sleep an hour, so only the wake that it plans retry_seconds after finding
+    // the held snapshot can delete it.
     let daemon =
         ClockDaemon::start_with_expiry(None, "max_sleep_seconds = 3600\nretry_seconds = 2\n");
     let id = unique_id("release");
     let dataset = create_container(&id);
     let snapshot = create_snapshot(&id, "held", 1);
-    let name = format!("{dataset}@{}", snapshot["name"].as_str().unwrap());
+    let short_name = snapshot["name"].as_str().unwrap();
+    let name = format!("{dataset}@{short_name}");
     zfs(&["hold", "test-hold", &name]);
 
     daemon.set(time(&snapshot["expires_at"]) + chrono::Duration::hours(1));
-    // A reload wakes the expiry task, which then sees the clock moved.
+    // A reload wakes the expiry task, which then reads the moved clock.
     client_ok(&["reload"]);
-    wait_until(
-        "the held snapshot is reported",
-        Duration::from_secs(15),
-        || {
-            client_ok(&["snapshots", "expiry-status"])["data"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|p| p["container"] == id.as_str() && p["reason"] == "held")
-        },
-    );
+    wait_until_reported_held(&id, short_name, 15);
     assert!(zfs_exists(&name));
 
     zfs(&["release", "test-hold", &name]);
